@@ -1,0 +1,129 @@
+# Bounds-checked reads of protobuf's wire format through a pointer and a length.
+
+cdef enum WireType:
+    VARINT = 0
+    FIXED64 = 1
+    LENGTH = 2
+    START_GROUP = 3
+    END_GROUP = 4
+    FIXED32 = 5
+
+cdef enum:
+    MAX_GROUP_DEPTH = 64
+
+
+cdef struct Reader:
+    const unsigned char* buf
+    Py_ssize_t pos
+    Py_ssize_t end
+    Py_ssize_t size  # of the whole data, to tell "past the data" from "past its message"
+
+
+cdef inline Reader sub_reader(Reader* r, Py_ssize_t length):
+    cdef Reader sub
+    sub.buf = r.buf
+    sub.pos = r.pos
+    sub.end = r.pos + length
+    sub.size = r.size
+    return sub
+
+
+cdef int decode_error(str reason, Py_ssize_t offset) except -1:
+    raise DecodeError(reason, offset)
+
+
+cdef int read_long_varint(Reader* r, uint64_t* out) except -1:
+    cdef Py_ssize_t start = r.pos
+    cdef Py_ssize_t pos = r.pos
+    cdef uint64_t result = 0
+    cdef uint64_t byte
+    cdef int shift = 0
+    while pos < r.end:
+        byte = r.buf[pos]
+        pos += 1
+        # Bits past 64 in a 10th byte are dropped, as protobuf does.
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            out[0] = result
+            r.pos = pos
+            return 0
+        shift += 7
+        if shift == 70:
+            return decode_error("varint longer than 10 bytes", start)
+    return decode_error("truncated varint", start)
+
+
+cdef inline int read_varint(Reader* r, uint64_t* out) except -1:
+    cdef uint64_t byte
+    if r.pos < r.end:
+        byte = r.buf[r.pos]
+        if byte < 0x80:
+            out[0] = byte
+            r.pos += 1
+            return 0
+    return read_long_varint(r, out)
+
+
+cdef inline int read_tag(Reader* r, uint32_t* tag) except -1:
+    cdef Py_ssize_t start = r.pos
+    cdef uint64_t value
+    read_varint(r, &value)
+    if value > 0xFFFFFFFF or (value >> 3) == 0:
+        return decode_error(f"invalid field tag {value}", start)
+    tag[0] = <uint32_t>value
+    return 0
+
+
+cdef inline int read_length(Reader* r, Py_ssize_t* length) except -1:
+    """Read a length prefix and check that what it announces fits in the message."""
+    cdef Py_ssize_t start = r.pos
+    cdef uint64_t value
+    read_varint(r, &value)
+    if value > <uint64_t>(r.end - r.pos):
+        where = "the data" if r.end == r.size else "its enclosing message"
+        return decode_error(f"length {value} runs past the end of {where}", start)
+    length[0] = <Py_ssize_t>value
+    return 0
+
+
+cdef inline int expect_wire_type(uint32_t tag, int expected, Py_ssize_t tag_pos) except -1:
+    if (tag & 7) != expected:
+        return decode_error(f"field {tag >> 3} has wire type {tag & 7}, expected {expected}", tag_pos)
+    return 0
+
+
+cdef int skip_field(Reader* r, Py_ssize_t tag_pos, uint32_t tag, int depth) except -1:
+    """Skip the value of an unknown field."""
+    cdef int wire_type = tag & 7
+    cdef uint64_t ignored
+    cdef Py_ssize_t length
+    cdef Py_ssize_t inner_pos
+    cdef uint32_t inner
+    if wire_type == VARINT:
+        return read_varint(r, &ignored)
+    if wire_type == LENGTH:
+        read_length(r, &length)
+        r.pos += length
+        return 0
+    if wire_type == FIXED64 or wire_type == FIXED32:
+        length = 8 if wire_type == FIXED64 else 4
+        if r.end - r.pos < length:
+            return decode_error(f"truncated fixed{length * 8} field", r.pos)
+        r.pos += length
+        return 0
+    if wire_type == START_GROUP:
+        if depth == MAX_GROUP_DEPTH:
+            return decode_error("groups nested too deeply", tag_pos)
+        while True:
+            if r.pos >= r.end:
+                return decode_error("group without an end", tag_pos)
+            inner_pos = r.pos
+            read_tag(r, &inner)
+            if (inner & 7) == END_GROUP:
+                if (inner >> 3) != (tag >> 3):
+                    return decode_error("mismatched end of group", inner_pos)
+                return 0
+            skip_field(r, inner_pos, inner, depth + 1)
+    if wire_type == END_GROUP:
+        return decode_error("end of group without a start", tag_pos)
+    return decode_error(f"invalid wire type {wire_type}", tag_pos)
