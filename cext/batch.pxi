@@ -60,8 +60,9 @@ def coalesce(EventBatch batch not None):
     cdef Event event
     for i in range(PyList_GET_SIZE(events) - 1, -1, -1):
         event = <Event>PyList_GET_ITEM(events, i)
-        if not PySet_Contains(seen, event.key):
-            PySet_Add(seen, event.key)
+        key = <object>event._key
+        if not PySet_Contains(seen, key):
+            PySet_Add(seen, key)
             kept.append(event)
     kept.reverse()
     return new_batch(kept, batch.revision)

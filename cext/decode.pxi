@@ -20,7 +20,7 @@ cdef struct Header:
     uint64_t raft_term
 
 
-cdef inline void clear_span(KVSpan* kv):
+cdef inline void clear_span(KVSpan* kv) noexcept:
     kv.key = NULL
     kv.key_len = 0
     kv.value = NULL
@@ -35,28 +35,66 @@ cdef inline bytes span_bytes(const unsigned char* start, Py_ssize_t length):
     return PyBytes_FromStringAndSize(<const char*>start, length)
 
 
+# Tags of the known fields: field number << 3 | wire type.
+cdef enum:
+    TAG_HEADER_CLUSTER_ID = 1 << 3 | VARINT
+    TAG_HEADER_MEMBER_ID = 2 << 3 | VARINT
+    TAG_HEADER_REVISION = 3 << 3 | VARINT
+    TAG_HEADER_RAFT_TERM = 4 << 3 | VARINT
+    TAG_KV_KEY = 1 << 3 | LENGTH
+    TAG_KV_CREATE_REVISION = 2 << 3 | VARINT
+    TAG_KV_MOD_REVISION = 3 << 3 | VARINT
+    TAG_KV_VERSION = 4 << 3 | VARINT
+    TAG_KV_VALUE = 5 << 3 | LENGTH
+    TAG_KV_LEASE = 6 << 3 | VARINT
+    TAG_EVENT_TYPE = 1 << 3 | VARINT
+    TAG_EVENT_KV = 2 << 3 | LENGTH
+    TAG_EVENT_PREV_KV = 3 << 3 | LENGTH
+    TAG_WATCH_HEADER = 1 << 3 | LENGTH
+    TAG_WATCH_WATCH_ID = 2 << 3 | VARINT
+    TAG_WATCH_CREATED = 3 << 3 | VARINT
+    TAG_WATCH_CANCELED = 4 << 3 | VARINT
+    TAG_WATCH_COMPACT_REVISION = 5 << 3 | VARINT
+    TAG_WATCH_CANCEL_REASON = 6 << 3 | LENGTH
+    TAG_WATCH_FRAGMENT = 7 << 3 | VARINT
+    TAG_WATCH_EVENTS = 11 << 3 | LENGTH
+    TAG_RANGE_HEADER = 1 << 3 | LENGTH
+    TAG_RANGE_KVS = 2 << 3 | LENGTH
+    TAG_RANGE_MORE = 3 << 3 | VARINT
+    TAG_RANGE_COUNT = 4 << 3 | VARINT
+
+
+cdef int unexpected_field(Reader* r, Py_ssize_t tag_pos, uint32_t tag, uint32_t length_fields, uint32_t varint_fields) except -1:
+    """A field that is not one of the tags above: a known field with the wrong wire type, or an unknown one.
+
+    The known fields are bit sets of field numbers, by the wire type they must have.
+    """
+    cdef uint32_t field = tag >> 3
+    if field < 32 and (length_fields >> field) & 1:
+        return wrong_wire_type(tag, LENGTH, tag_pos)
+    if field < 32 and (varint_fields >> field) & 1:
+        return wrong_wire_type(tag, VARINT, tag_pos)
+    return skip_field(r, tag_pos, tag, 0)
+
+
 cdef int decode_header(Reader* r, Header* header) except -1:
     cdef Py_ssize_t tag_pos
     cdef uint32_t tag
-    cdef uint32_t field
     cdef uint64_t value
     while r.pos < r.end:
         tag_pos = r.pos
         read_tag(r, &tag)
-        field = tag >> 3
-        if 1 <= field <= 4:
-            expect_wire_type(tag, VARINT, tag_pos)
+        if tag == TAG_HEADER_CLUSTER_ID:
+            read_varint(r, &header.cluster_id)
+        elif tag == TAG_HEADER_MEMBER_ID:
+            read_varint(r, &header.member_id)
+        elif tag == TAG_HEADER_REVISION:
             read_varint(r, &value)
-            if field == 1:
-                header.cluster_id = value
-            elif field == 2:
-                header.member_id = value
-            elif field == 3:
-                header.revision = <int64_t>value
-            else:
-                header.raft_term = value
+            header.revision = <int64_t>value
+        elif tag == TAG_HEADER_RAFT_TERM:
+            read_varint(r, &header.raft_term)
         else:
-            skip_field(r, tag_pos, tag, 0)
+            unexpected_field(r, tag_pos, tag, 0, 0b11110)
     return 0
 
 
@@ -64,44 +102,43 @@ cdef int decode_key_value(Reader* r, KVSpan* kv) except -1:
     cdef Py_ssize_t tag_pos
     cdef Py_ssize_t length
     cdef uint32_t tag
-    cdef uint32_t field
     cdef uint64_t value
     while r.pos < r.end:
         tag_pos = r.pos
         read_tag(r, &tag)
-        field = tag >> 3
-        if field == 1 or field == 5:
-            expect_wire_type(tag, LENGTH, tag_pos)
+        if tag == TAG_KV_KEY:
             read_length(r, &length)
-            if field == 1:
-                kv.key = r.buf + r.pos
-                kv.key_len = length
-            else:
-                kv.value = r.buf + r.pos
-                kv.value_len = length
+            kv.key = r.buf + r.pos
+            kv.key_len = length
             r.pos += length
-        elif 2 <= field <= 6:
-            expect_wire_type(tag, VARINT, tag_pos)
+        elif tag == TAG_KV_VALUE:
+            read_length(r, &length)
+            kv.value = r.buf + r.pos
+            kv.value_len = length
+            r.pos += length
+        elif tag == TAG_KV_MOD_REVISION:
             read_varint(r, &value)
-            if field == 2:
-                kv.create_revision = <int64_t>value
-            elif field == 3:
-                kv.mod_revision = <int64_t>value
-            elif field == 4:
-                kv.version = <int64_t>value
-            else:
-                kv.lease = <int64_t>value
+            kv.mod_revision = <int64_t>value
+        elif tag == TAG_KV_CREATE_REVISION:
+            read_varint(r, &value)
+            kv.create_revision = <int64_t>value
+        elif tag == TAG_KV_VERSION:
+            read_varint(r, &value)
+            kv.version = <int64_t>value
+        elif tag == TAG_KV_LEASE:
+            read_varint(r, &value)
+            kv.lease = <int64_t>value
         else:
-            skip_field(r, tag_pos, tag, 0)
+            unexpected_field(r, tag_pos, tag, 0b100010, 0b1011100)
     return 0
 
 
 cdef KeyValue make_key_value(KVSpan* span):
     cdef KeyValue kv = KeyValue.__new__(KeyValue)
-    kv.key = span_bytes(span.key, span.key_len)
-    kv.value = span_bytes(span.value, span.value_len)
+    set_field(&kv._key, span_bytes(span.key, span.key_len))
+    set_field(&kv._value, span_bytes(span.value, span.value_len))
+    set_field(&kv._mod_revision, span.mod_revision)
     kv.create_revision = span.create_revision
-    kv.mod_revision = span.mod_revision
     kv.version = span.version
     kv.lease = span.lease
     return kv
@@ -111,7 +148,6 @@ cdef Event decode_event(Reader* r):
     cdef Py_ssize_t tag_pos
     cdef Py_ssize_t length
     cdef uint32_t tag
-    cdef uint32_t field
     cdef uint64_t value
     cdef int32_t type_value = 0
     cdef KVSpan kv
@@ -123,33 +159,29 @@ cdef Event decode_event(Reader* r):
     while r.pos < r.end:
         tag_pos = r.pos
         read_tag(r, &tag)
-        field = tag >> 3
-        if field == 1:
-            expect_wire_type(tag, VARINT, tag_pos)
-            read_varint(r, &value)
-            type_value = <int32_t>value
-        elif field == 2 or field == 3:
-            expect_wire_type(tag, LENGTH, tag_pos)
+        if tag == TAG_EVENT_KV or tag == TAG_EVENT_PREV_KV:
             read_length(r, &length)
             sub = sub_reader(r, length)
-            if field == 2:
+            if tag == TAG_EVENT_KV:
                 decode_key_value(&sub, &kv)
             else:
                 has_prev_kv = True
                 decode_key_value(&sub, &prev_kv)
             r.pos += length
+        elif tag == TAG_EVENT_TYPE:
+            read_varint(r, &value)
+            type_value = <int32_t>value
         else:
-            skip_field(r, tag_pos, tag, 0)
+            unexpected_field(r, tag_pos, tag, 0b1100, 0b10)
     cdef Event event = Event.__new__(Event)
-    event.type = event_type(type_value)
-    event.key = span_bytes(kv.key, kv.key_len)
-    event.value = span_bytes(kv.value, kv.value_len)
-    event.mod_revision = kv.mod_revision
+    set_field(&event._type, event_type(type_value))
+    set_field(&event._key, span_bytes(kv.key, kv.key_len))
+    set_field(&event._value, span_bytes(kv.value, kv.value_len))
+    set_field(&event._mod_revision, kv.mod_revision)
+    set_field(&event._prev_kv, make_key_value(&prev_kv) if has_prev_kv else None)
     event._create_revision = kv.create_revision
     event._version = kv.version
     event._lease = kv.lease
-    event._kv = None
-    event.prev_kv = make_key_value(&prev_kv) if has_prev_kv else None
     return event
 
 
@@ -170,7 +202,6 @@ def decode_watch_response(bytes data not None):
     cdef Py_ssize_t tag_pos
     cdef Py_ssize_t length
     cdef uint32_t tag
-    cdef uint32_t field
     cdef uint64_t value
     cdef WatchResponse resp = WatchResponse.__new__(WatchResponse)
     cdef list events = resp.events
@@ -179,36 +210,40 @@ def decode_watch_response(bytes data not None):
     while r.pos < r.end:
         tag_pos = r.pos
         read_tag(&r, &tag)
-        field = tag >> 3
-        if field == 11 or field == 1 or field == 6:
-            expect_wire_type(tag, LENGTH, tag_pos)
+        if tag == TAG_WATCH_EVENTS:
             read_length(&r, &length)
             sub = sub_reader(&r, length)
-            if field == 11:
-                events.append(decode_event(&sub))
-            elif field == 1:
-                decode_header(&sub, &header)
-            else:
-                try:
-                    resp.cancel_reason = PyUnicode_DecodeUTF8(<const char*>(r.buf + r.pos), length, NULL)
-                except UnicodeDecodeError:
-                    decode_error("invalid UTF-8 in a string field", r.pos)
+            events.append(decode_event(&sub))
             r.pos += length
-        elif 2 <= field <= 7:
-            expect_wire_type(tag, VARINT, tag_pos)
+        elif tag == TAG_WATCH_HEADER:
+            read_length(&r, &length)
+            sub = sub_reader(&r, length)
+            decode_header(&sub, &header)
+            r.pos += length
+        elif tag == TAG_WATCH_CANCEL_REASON:
+            read_length(&r, &length)
+            try:
+                resp.cancel_reason = PyUnicode_DecodeUTF8(<const char*>(r.buf + r.pos), length, NULL)
+            except UnicodeDecodeError:
+                decode_error("invalid UTF-8 in a string field", r.pos)
+            r.pos += length
+        elif tag == TAG_WATCH_WATCH_ID:
             read_varint(&r, &value)
-            if field == 2:
-                resp.watch_id = <int64_t>value
-            elif field == 3:
-                resp.created = value != 0
-            elif field == 4:
-                resp.canceled = value != 0
-            elif field == 5:
-                resp.compact_revision = <int64_t>value
-            else:
-                resp.fragment = value != 0
+            resp.watch_id = <int64_t>value
+        elif tag == TAG_WATCH_CREATED:
+            read_varint(&r, &value)
+            resp.created = value != 0
+        elif tag == TAG_WATCH_CANCELED:
+            read_varint(&r, &value)
+            resp.canceled = value != 0
+        elif tag == TAG_WATCH_COMPACT_REVISION:
+            read_varint(&r, &value)
+            resp.compact_revision = <int64_t>value
+        elif tag == TAG_WATCH_FRAGMENT:
+            read_varint(&r, &value)
+            resp.fragment = value != 0
         else:
-            skip_field(&r, tag_pos, tag, 0)
+            unexpected_field(&r, tag_pos, tag, 0b100001000010, 0b10111100)
     resp.cluster_id = header.cluster_id
     resp.member_id = header.member_id
     resp.revision = header.revision
@@ -225,7 +260,6 @@ def decode_range_response(bytes data not None):
     cdef Py_ssize_t tag_pos
     cdef Py_ssize_t length
     cdef uint32_t tag
-    cdef uint32_t field
     cdef uint64_t value
     cdef RangeResponse resp = RangeResponse.__new__(RangeResponse)
     cdef list kvs = resp.kvs
@@ -234,27 +268,26 @@ def decode_range_response(bytes data not None):
     while r.pos < r.end:
         tag_pos = r.pos
         read_tag(&r, &tag)
-        field = tag >> 3
-        if field == 1 or field == 2:
-            expect_wire_type(tag, LENGTH, tag_pos)
+        if tag == TAG_RANGE_KVS:
             read_length(&r, &length)
             sub = sub_reader(&r, length)
-            if field == 2:
-                clear_span(&kv)
-                decode_key_value(&sub, &kv)
-                kvs.append(make_key_value(&kv))
-            else:
-                decode_header(&sub, &header)
+            clear_span(&kv)
+            decode_key_value(&sub, &kv)
+            kvs.append(make_key_value(&kv))
             r.pos += length
-        elif field == 3 or field == 4:
-            expect_wire_type(tag, VARINT, tag_pos)
+        elif tag == TAG_RANGE_HEADER:
+            read_length(&r, &length)
+            sub = sub_reader(&r, length)
+            decode_header(&sub, &header)
+            r.pos += length
+        elif tag == TAG_RANGE_MORE:
             read_varint(&r, &value)
-            if field == 3:
-                resp.more = value != 0
-            else:
-                resp.count = <int64_t>value
+            resp.more = value != 0
+        elif tag == TAG_RANGE_COUNT:
+            read_varint(&r, &value)
+            resp.count = <int64_t>value
         else:
-            skip_field(&r, tag_pos, tag, 0)
+            unexpected_field(&r, tag_pos, tag, 0b110, 0b11000)
     resp.cluster_id = header.cluster_id
     resp.member_id = header.member_id
     resp.revision = header.revision

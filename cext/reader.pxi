@@ -54,24 +54,44 @@ cdef int read_long_varint(Reader* r, uint64_t* out) except -1:
 
 
 cdef inline int read_varint(Reader* r, uint64_t* out) except -1:
+    # Varints that end before the message does are read inline; the rest
+    # (truncated or over-long ones included) take the careful path.
+    cdef Py_ssize_t pos = r.pos
+    cdef Py_ssize_t stop = pos + 10
+    cdef uint64_t result = 0
     cdef uint64_t byte
-    if r.pos < r.end:
-        byte = r.buf[r.pos]
+    cdef int shift = 0
+    if stop > r.end:
+        return read_long_varint(r, out)
+    while pos < stop:
+        byte = r.buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
         if byte < 0x80:
-            out[0] = byte
-            r.pos += 1
+            out[0] = result
+            r.pos = pos
             return 0
+        shift += 7
     return read_long_varint(r, out)
+
+
+cdef int invalid_tag(Py_ssize_t start, uint64_t value) except -1:
+    return decode_error(f"invalid field tag {value}", start)
 
 
 cdef inline int read_tag(Reader* r, uint32_t* tag) except -1:
     cdef Py_ssize_t start = r.pos
     cdef uint64_t value
     read_varint(r, &value)
-    if value > 0xFFFFFFFF or (value >> 3) == 0:
-        return decode_error(f"invalid field tag {value}", start)
+    if (value >> 32) != 0 or value < 8:
+        return invalid_tag(start, value)
     tag[0] = <uint32_t>value
     return 0
+
+
+cdef int length_past_end(Reader* r, Py_ssize_t start, uint64_t value) except -1:
+    where = "the data" if r.end == r.size else "its enclosing message"
+    return decode_error(f"length {value} runs past the end of {where}", start)
 
 
 cdef inline int read_length(Reader* r, Py_ssize_t* length) except -1:
@@ -80,16 +100,13 @@ cdef inline int read_length(Reader* r, Py_ssize_t* length) except -1:
     cdef uint64_t value
     read_varint(r, &value)
     if value > <uint64_t>(r.end - r.pos):
-        where = "the data" if r.end == r.size else "its enclosing message"
-        return decode_error(f"length {value} runs past the end of {where}", start)
+        return length_past_end(r, start, value)
     length[0] = <Py_ssize_t>value
     return 0
 
 
-cdef inline int expect_wire_type(uint32_t tag, int expected, Py_ssize_t tag_pos) except -1:
-    if (tag & 7) != expected:
-        return decode_error(f"field {tag >> 3} has wire type {tag & 7}, expected {expected}", tag_pos)
-    return 0
+cdef int wrong_wire_type(uint32_t tag, int expected, Py_ssize_t tag_pos) except -1:
+    return decode_error(f"field {tag >> 3} has wire type {tag & 7}, expected {expected}", tag_pos)
 
 
 cdef int skip_field(Reader* r, Py_ssize_t tag_pos, uint32_t tag, int depth) except -1:

@@ -1,0 +1,27 @@
+def pytest_benchmark_update_machine_info(config, machine_info):
+    from etcdstream import codec
+
+    machine_info["etcdstream_codec"] = codec.IMPLEMENTATION
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Per group: median per item of each variant and its speed-up over protobuf."""
+    session = getattr(config, "_benchmarksession", None)
+    if session is None or not session.benchmarks:
+        return
+    groups = {}
+    for bench in session.benchmarks:
+        if bench.stats is None:
+            continue
+        groups.setdefault(bench.group, []).append(bench)
+    terminalreporter.section("etcdstream: medians per item and ratios to protobuf-upb")
+    for group, benches in groups.items():
+        baseline = next((b for b in benches if b.name.endswith("[protobuf-upb]")), None)
+        terminalreporter.write_line(group)
+        for bench in benches:
+            items = bench.extra_info.get("items", 1)
+            median = bench.stats.median
+            line = f"  {bench.name:45s} median {median * 1e3:9.3f} ms  {median / items * 1e9:8.1f} ns/item"
+            if baseline is not None:
+                line += f"  {baseline.stats.median / median:5.2f}x protobuf"
+            terminalreporter.write_line(line)
