@@ -3,7 +3,10 @@ import os
 
 import pytest
 
-# pytest_plugins = ["_testbase.fixtures"]
+pytest_plugins = ["_testbase.fixtures"]
+
+# Tests that start etcd get the `etcd` mark: tests/run runs them again on etcd 3.4.
+ETCD_FIXTURES = {"etcd_server", "etcd_tls", "etcd_mtls", "etcd_auth", "etcd_cluster", "make_etcd_server"}
 
 NO_EXTENSIONS = os.environ.get("ETCDSTREAM_NO_EXTENSIONS", "") not in ("", "0")
 
@@ -23,3 +26,9 @@ CODEC_MODULES = [
 def codec(request):
     """Each implementation of the codec in turn: the pure-Python twin and the compiled module."""
     return importlib.import_module(request.param)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if ETCD_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.etcd)

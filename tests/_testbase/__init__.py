@@ -1,0 +1,27 @@
+"""Real etcd servers for etcdstream's tests (never a mock).
+
+`fixtures` is the pytest plugin (``pytest_plugins = ["_testbase.fixtures"]``);
+the classes here also work on their own, e.g. in benchmarks::
+
+    with EtcdServer() as etcd:
+        etcd.etcdctl("put", "k", "v")
+"""
+
+from .binaries import Binaries, EtcdNotFoundError, etcd_version, find_binaries
+from .server import READONLY_PREFIX, EtcdCluster, EtcdctlError, EtcdServer, EtcdStartError, free_port
+from .tls import TLSFiles, make_tls_files
+
+__all__ = [
+    "READONLY_PREFIX",
+    "Binaries",
+    "EtcdCluster",
+    "EtcdNotFoundError",
+    "EtcdServer",
+    "EtcdStartError",
+    "EtcdctlError",
+    "TLSFiles",
+    "etcd_version",
+    "find_binaries",
+    "free_port",
+    "make_tls_files",
+]

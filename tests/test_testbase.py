@@ -1,0 +1,143 @@
+"""The test base itself: real etcd servers from the fixtures, checked with etcdctl only."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable
+
+import pytest
+
+from _testbase import READONLY_PREFIX, EtcdCluster, EtcdctlError, EtcdServer, EtcdStartError
+from _testbase import Binaries, TLSFiles
+
+
+def get_value(server: EtcdServer | EtcdCluster, key: str, *flags: str) -> str:
+    """The value of key via etcdctl, or "" if absent."""
+    out = server.etcdctl("get", key, "--print-value-only", *flags).stdout
+    return out.rstrip("\n")
+
+
+def etcdctl_with(server: EtcdServer, *flags: str) -> subprocess.CompletedProcess[str]:
+    """`etcdctl get x` with exactly these TLS flags, failing fast (for refused connections)."""
+    cmd = [str(server.binaries.etcdctl), f"--endpoints={server.url}", "--dial-timeout=1s",
+           "--command-timeout=1s", *flags, "get", "x"]
+    env = {**os.environ, "ETCDCTL_API": "3"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=env)
+
+
+def test_binaries(etcd_binaries: Binaries) -> None:
+    assert re.fullmatch(r"3\.\d+\.\d+", etcd_binaries.version)
+    assert etcd_binaries.version_info >= (3, 4)
+    assert etcd_binaries.etcdctl.is_file()
+
+
+def test_fresh_prefix(fresh_prefix: str) -> None:
+    assert re.fullmatch(r"/t/test_fresh_prefix-\d+/", fresh_prefix)
+
+
+def test_single_node(etcd_server: EtcdServer, fresh_prefix: str) -> None:
+    assert etcd_server.url == f"http://{etcd_server.endpoint}"
+    etcd_server.etcdctl("put", fresh_prefix + "k", "v1")
+    assert get_value(etcd_server, fresh_prefix + "k") == "v1"
+    assert "etcd_server_has_leader 1" in etcd_server.metrics()
+    with pytest.raises(EtcdctlError, match="unknown command"):
+        etcd_server.etcdctl("no-such-command")
+
+
+def test_kill_leaves_server_down(etcd_server: EtcdServer, fresh_prefix: str) -> None:
+    etcd_server.etcdctl("put", "/t/survives-kill", "yes")
+    pid = etcd_server.pid
+    assert pid is not None
+    etcd_server.kill()
+    assert etcd_server.pid is None and not etcd_server.running
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    # Left down on purpose: the next test checks the fixture brought it back.
+
+
+def test_killed_server_is_restarted_after_test(etcd_server: EtcdServer) -> None:
+    assert etcd_server.running
+    assert get_value(etcd_server, "/t/survives-kill") in ("yes", "")  # "" when run alone
+
+
+def test_tls(etcd_tls: EtcdServer, fresh_prefix: str) -> None:
+    assert etcd_tls.url.startswith("https://") and etcd_tls.ca_file is not None
+    etcd_tls.etcdctl("put", fresh_prefix + "k", "tls")
+    assert get_value(etcd_tls, fresh_prefix + "k") == "tls"
+    assert "etcd_server_has_leader" in etcd_tls.metrics()
+    assert etcdctl_with(etcd_tls, f"--cacert={etcd_tls.other_ca_file}").returncode != 0
+
+
+def test_mtls(etcd_mtls: EtcdServer, etcd_tls_files: TLSFiles, fresh_prefix: str) -> None:
+    etcd_mtls.etcdctl("put", fresh_prefix + "k", "mtls")
+    assert get_value(etcd_mtls, fresh_prefix + "k") == "mtls"
+    assert "etcd_server_has_leader" in etcd_mtls.metrics()
+    ca = f"--cacert={etcd_mtls.ca_file}"
+    assert etcdctl_with(etcd_mtls, ca).returncode != 0  # no client certificate
+    wrong = etcdctl_with(etcd_mtls, ca, f"--cert={etcd_tls_files.other_client_cert_file}",
+                         f"--key={etcd_tls_files.other_client_key_file}")
+    assert wrong.returncode != 0  # client certificate from another CA
+
+
+def test_auth(etcd_auth: EtcdServer, fresh_prefix: str) -> None:
+    key = READONLY_PREFIX + fresh_prefix.lstrip("/")
+    etcd_auth.etcdctl("put", key, "r")  # as root
+    assert get_value(etcd_auth, key, "--user", f"reader:{etcd_auth.reader_password}") == "r"
+    assert etcd_auth.etcdctl("get", key, user="reader").stdout.splitlines() == [key, "r"]
+    for denied in (("put", key, "x"), ("get", fresh_prefix + "k")):
+        with pytest.raises(EtcdctlError, match="permission denied"):
+            etcd_auth.etcdctl(*denied, user="reader")
+    with pytest.raises(EtcdctlError, match="user name is empty"):
+        etcd_auth.etcdctl("get", key, user="")
+
+
+def test_make_etcd_server_with_flags(make_etcd_server: Callable[..., EtcdServer], fresh_prefix: str) -> None:
+    server = make_etcd_server(auth=True, auth_token_ttl=2, extra_args=["--auto-compaction-retention=1"])
+    assert "--auth-token-ttl=2" in server.command()
+    server.etcdctl("put", fresh_prefix + "k", "v")
+    assert get_value(server, fresh_prefix + "k") == "v"
+
+
+def test_start_failure_shows_log(etcd_binaries: Binaries) -> None:
+    with pytest.raises(EtcdStartError, match=r"(?s)etcd exited.*no-such-flag"):
+        with EtcdServer(binaries=etcd_binaries, extra_args=["--no-such-flag"]):
+            pass
+
+
+def test_cluster_kill_leader(etcd_cluster: EtcdCluster, fresh_prefix: str) -> None:
+    assert len(etcd_cluster.endpoints) == 3
+    old = etcd_cluster.leader()
+    old.kill()
+    new = etcd_cluster.leader()
+    assert new is not old
+    etcd_cluster.etcdctl("put", fresh_prefix + "k", "written while a member was down")
+    old.start()
+    # A serializable read answers from the member's own data: it has caught up.
+    deadline = time.monotonic() + 10
+    while get_value(old, fresh_prefix + "k", "--consistency=s") == "":
+        assert time.monotonic() < deadline, "restarted member did not catch up"
+        time.sleep(0.05)
+    assert etcd_cluster.leader() in etcd_cluster.members
+
+
+def test_cluster_member_is_restarted_after_test(etcd_cluster: EtcdCluster) -> None:
+    etcd_cluster.members[1].stop()  # the fixture brings it back after the test
+
+
+def test_cluster_all_members_up(etcd_cluster: EtcdCluster) -> None:
+    assert all(m.running for m in etcd_cluster.members)
+    health = etcd_cluster.etcdctl("endpoint", "health")
+    assert (health.stdout + health.stderr).count("is healthy") == 3
+
+
+def test_close_kills_and_deletes(etcd_binaries: Binaries) -> None:
+    server = EtcdServer(binaries=etcd_binaries, name="closing").start()
+    directory, pid = server.dir, server.pid
+    assert pid is not None and (directory / "etcd.log").is_file()
+    server.close()
+    assert not directory.exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
