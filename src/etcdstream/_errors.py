@@ -1,8 +1,26 @@
-"""The exceptions etcdstream raises; shared by the compiled codec and its twin."""
+"""The exceptions etcdstream raises; shared by the compiled codec, its twin and the clients.
+
+Every error is an EtcdError. The clients map gRPC status codes and etcd's own
+error strings ("etcdserver: ...", "mvcc: ...", "auth: ...") to the subclasses
+below; each message ends with what to do about it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 
 class EtcdError(Exception):
-    """Base class of every error etcdstream raises."""
+    """Base class of every error etcdstream raises.
+
+    `code` is the gRPC status code name ("UNAVAILABLE", ...) when the error came
+    from etcd or gRPC, else None; `details` is etcd's own message.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None, details: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.details = details
 
 
 class DecodeError(EtcdError, ValueError):
@@ -15,3 +33,69 @@ class DecodeError(EtcdError, ValueError):
 
     def __reduce__(self):
         return (type(self), (self.reason, self.offset))
+
+
+class ClientClosed(EtcdError):
+    """The client was closed; make a new one."""
+
+
+class ConnectionFailed(EtcdError):
+    """No endpoint could be reached (or every one dropped the connection)."""
+
+
+class Timeout(EtcdError, TimeoutError):
+    """A call did not finish within its timeout."""
+
+
+class AuthFailed(EtcdError):
+    """Authentication failed: wrong user or password, auth not enabled, or a token etcd keeps refusing."""
+
+
+class PermissionDenied(EtcdError):
+    """The authenticated user lacks the permission (role) the operation needs."""
+
+
+class CompactedError(EtcdError):
+    """The requested revision was compacted; `compact_revision` is etcd's oldest kept revision when known."""
+
+    def __init__(self, message: str, *, compact_revision: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.compact_revision = compact_revision
+
+
+class FutureRevisionError(EtcdError):
+    """The requested revision is newer than etcd's current revision."""
+
+
+class NoLeader(EtcdError):
+    """The etcd cluster has no leader (or it just changed); it lost quorum or is electing one."""
+
+
+class LeaseNotFound(EtcdError):
+    """The lease does not exist: it expired or was revoked."""
+
+
+class RequestTooLarge(EtcdError):
+    """The request is larger than etcd accepts (--max-request-bytes, 1.5 MiB by default)."""
+
+
+class KeyExistsError(EtcdError):
+    """create() found the key already present; `key` is the key (bytes)."""
+
+    def __init__(self, key: bytes, message: str | None = None) -> None:
+        super().__init__(message or f"key {key!r} already exists (use put() to overwrite it)")
+        self.key = key
+
+
+class ConflictError(EtcdError):
+    """A compare-and-swap found a different mod_revision; `current` is the key's KeyValue now (None if absent)."""
+
+    def __init__(self, key: bytes, expected_mod_revision: int, current: Any) -> None:
+        now = f"mod_revision {current.mod_revision}" if current is not None else "no such key"
+        super().__init__(
+            f"key {key!r} changed: expected mod_revision {expected_mod_revision}, found {now} "
+            "(read it again and retry)"
+        )
+        self.key = key
+        self.expected_mod_revision = expected_mod_revision
+        self.current = current
