@@ -1,0 +1,101 @@
+"""What the clients' operations return (shared by Client and AsyncClient)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .codec import KeyValue
+
+__all__ = ["Deleted", "Lease", "LeaseInfo", "Member", "PutResult", "Snapshot", "Status", "TxnResult", "Version"]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A consistent copy of a prefix: every key in `kvs` (sorted by key) as of `revision`."""
+
+    revision: int
+    kvs: list[KeyValue]
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    """The revision a put created, and the key's previous KeyValue when prev_kv=True was asked (else None)."""
+
+    revision: int
+    prev_kv: KeyValue | None = None
+
+
+class Deleted(int):
+    """The number of keys a delete removed (an int); `prev_kvs` holds them when prev_kv=True was asked."""
+
+    prev_kvs: list[KeyValue]
+
+    def __new__(cls, deleted: int, prev_kvs: list[KeyValue] | None = None) -> Deleted:
+        self = super().__new__(cls, deleted)
+        self.prev_kvs = prev_kvs or []
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A lease: its `id` and the `ttl` (seconds) etcd granted."""
+
+    id: int
+    ttl: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseInfo:
+    """A lease's remaining `ttl` (-1 when it expired), its `granted_ttl`, and its `keys` when asked for."""
+
+    id: int
+    ttl: int
+    granted_ttl: int
+    keys: list[bytes] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TxnResult:
+    """Whether the txn's comparisons held, its revision, and one result per executed operation.
+
+    A Get gives a list of KeyValue, a Put the previous KeyValue (or None), a
+    Delete a Deleted count.
+    """
+
+    succeeded: bool
+    revision: int
+    responses: list[object]
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """One member's status (Maintenance/Status)."""
+
+    version: str
+    db_size: int
+    leader: int
+    member_id: int
+    raft_index: int
+    raft_term: int
+    revision: int
+    errors: list[str]
+    is_learner: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """The etcd `server` version of the member in use and the `cluster` version (the lowest all members speak)."""
+
+    server: str
+    cluster: str
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A cluster member."""
+
+    id: int
+    name: str
+    peer_urls: list[str]
+    client_urls: list[str]
+    is_learner: bool
