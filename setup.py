@@ -40,7 +40,7 @@ def codec_extensions():
     from Cython.Build import cythonize
 
     return cythonize(
-        [Extension("etcdstream._codec", ["cext/_codec.pyx"], extra_compile_args=["-O2"])],
+        [Extension("etcdstream._codec", ["cext/_codec.pyx"])],
         include_path=["cext"],
         compiler_directives={"language_level": 3, "embedsignature": True},
     )

@@ -34,19 +34,30 @@ cdef EventBatch new_batch(list events, int64_t revision):
 def batch_events(responses):
     """Join the events of consecutive responses of one watch into one batch.
 
-    Fragments of one revision are joined back together; responses must come in
-    the order the stream delivered them (ValueError if revisions go backwards).
+    Fragments of one revision are joined back together. The batch's revision
+    is the revision up to which the responses show every event: the last
+    event's revision, or a progress notification's header revision (a
+    catching-up watcher's header revision runs ahead of its events, and a
+    created or canceled response says nothing about events). Responses must
+    come in the order the stream delivered them (ValueError if they go back).
     """
     cdef list events = []
     cdef int64_t revision = 0
+    cdef int64_t seen
     cdef WatchResponse resp
     for item in responses:
         if not isinstance(item, WatchResponse):
             raise TypeError(f"batch_events takes WatchResponse objects, got {type(item).__name__}")
         resp = <WatchResponse>item
-        if resp.revision < revision:
-            raise ValueError(f"responses out of order: revision {resp.revision} after {revision}")
-        revision = resp.revision
+        if PyList_GET_SIZE(resp.events):
+            seen = get_field((<Event>PyList_GET_ITEM(resp.events, PyList_GET_SIZE(resp.events) - 1))._mod_revision)
+        elif resp.created or resp.canceled:
+            continue
+        else:
+            seen = resp.revision
+        if seen < revision:
+            raise ValueError(f"responses out of order: revision {seen} after {revision}")
+        revision = seen
         events.extend(resp.events)
     return new_batch(events, revision)
 

@@ -391,9 +391,11 @@ def test_encoders_reject_bad_arguments(codec, call, error):
 # --- batching ----------------------------------------------------------------
 
 
-def watch_response(codec, revision, *events, fragment=False):
+def watch_response(codec, revision, *events, fragment=False, created=False, canceled=False):
     """events: (type, key, value, mod_revision) tuples."""
     body = varint_field(7, 1) if fragment else b""
+    body += varint_field(3, 1) if created else b""
+    body += varint_field(4, 1) if canceled else b""
     for type_, key, value, mod in events:
         body += bytes_field(11, varint_field(1, type_) + bytes_field(2, kv_bytes(key, value, 1, mod, 1)))
     return codec.decode_watch_response(bytes_field(1, varint_field(3, revision)) + body)
@@ -413,9 +415,23 @@ def test_batch_events_joins_responses_in_order(codec):
     assert (empty.revision, len(empty), list(empty)) == (0, 0, [])
 
 
+def test_batch_revision_is_what_the_events_cover(codec):
+    # A catching-up watcher: the header runs ahead of the events sent so far.
+    catching_up = watch_response(codec, 5000, (0, b"/a", b"1", 10), (0, b"/b", b"1", 20))
+    assert codec.batch_events([catching_up]).revision == 20
+    # A created (or canceled) response says nothing about events.
+    created = watch_response(codec, 5000, created=True)
+    assert codec.batch_events([created]).revision == 0
+    assert codec.batch_events([catching_up, watch_response(codec, 5000, canceled=True)]).revision == 20
+    # A progress notification: everything up to its header revision was sent.
+    assert codec.batch_events([catching_up, watch_response(codec, 5000)]).revision == 5000
+
+
 def test_batch_events_rejects_out_of_order_and_foreign_objects(codec):
     with pytest.raises(ValueError, match="out of order"):
         codec.batch_events([watch_response(codec, 12), watch_response(codec, 11)])
+    with pytest.raises(ValueError, match="out of order"):
+        codec.batch_events([watch_response(codec, 30, (0, b"/a", b"1", 20)), watch_response(codec, 30, (0, b"/a", b"1", 19))])
     with pytest.raises(TypeError):
         codec.batch_events([b"raw bytes"])
 

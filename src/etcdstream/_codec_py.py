@@ -588,17 +588,27 @@ class EventBatch:
 def batch_events(responses: Iterable[WatchResponse]) -> EventBatch:
     """Join the events of consecutive responses of one watch into one batch.
 
-    Fragments of one revision are joined back together; responses must come in
-    the order the stream delivered them (ValueError if revisions go backwards).
+    Fragments of one revision are joined back together. The batch's revision
+    is the revision up to which the responses show every event: the last
+    event's revision, or a progress notification's header revision (a
+    catching-up watcher's header revision runs ahead of its events, and a
+    created or canceled response says nothing about events). Responses must
+    come in the order the stream delivered them (ValueError if they go back).
     """
     events: list[Event] = []
     revision = 0
     for resp in responses:
         if not isinstance(resp, WatchResponse):
             raise TypeError(f"batch_events takes WatchResponse objects, got {type(resp).__name__}")
-        if resp._revision < revision:
-            raise ValueError(f"responses out of order: revision {resp._revision} after {revision}")
-        revision = resp._revision
+        if resp._events:
+            seen = resp._events[-1]._kv._mod_revision
+        elif resp._created or resp._canceled:
+            continue
+        else:
+            seen = resp._revision
+        if seen < revision:
+            raise ValueError(f"responses out of order: revision {seen} after {revision}")
+        revision = seen
         events.extend(resp._events)
     batch = EventBatch.__new__(EventBatch)
     batch._events = events
