@@ -1,18 +1,72 @@
-"""etcdstream: an etcd v3 client over native gRPC with a compiled codec for watch and range responses."""
+"""etcdstream: an etcd v3 client over native gRPC with a compiled codec for watch and range responses.
 
-from ._errors import DecodeError, EtcdError
+``Client`` (blocking) and ``AsyncClient`` (asyncio) share every method name,
+argument and result::
+
+    with etcdstream.Client("127.0.0.1:2379") as etcd:
+        etcd.put("/apisix/routes/1", b"{...}")
+        snapshot = etcd.readdir("/apisix/routes/")
+"""
+
+from ._async import AsyncClient
+from ._errors import (
+    AuthFailed,
+    ClientClosed,
+    CompactedError,
+    ConflictError,
+    ConnectionFailed,
+    DecodeError,
+    EtcdError,
+    FutureRevisionError,
+    KeyExistsError,
+    LeaseNotFound,
+    NoLeader,
+    PermissionDenied,
+    RequestTooLarge,
+    Timeout,
+)
+from ._results import Deleted, Lease, LeaseInfo, Member, PutResult, Snapshot, Status, TxnResult, Version
+from ._sync import Client
+from ._txn import Compare, Delete, Get, Put
 from ._types import EventType, SortOrder, SortTarget, WatchFilter
 from .codec import Event, EventBatch, KeyValue
 
 __all__ = [
+    "AsyncClient",
+    "AuthFailed",
+    "Client",
+    "ClientClosed",
+    "Compare",
+    "CompactedError",
+    "ConflictError",
+    "ConnectionFailed",
     "DecodeError",
+    "Delete",
+    "Deleted",
     "EtcdError",
     "Event",
     "EventBatch",
     "EventType",
+    "FutureRevisionError",
+    "Get",
+    "KeyExistsError",
     "KeyValue",
+    "Lease",
+    "LeaseInfo",
+    "LeaseNotFound",
+    "Member",
+    "NoLeader",
+    "PermissionDenied",
+    "Put",
+    "PutResult",
+    "RequestTooLarge",
+    "Snapshot",
     "SortOrder",
     "SortTarget",
+    "Status",
+    "Timeout",
+    "TxnResult",
+    "Version",
     "WatchFilter",
 ]
 __version__ = "0.1.0"

@@ -17,6 +17,8 @@ endpoint, wait and retry, or raise.
 
 from __future__ import annotations
 
+import json
+import ssl
 import time
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
@@ -521,16 +523,18 @@ def health(*, timeout: float | None = None) -> Operation[bool]:
     return _single(Call(_RANGE, request, check_timeout(timeout)), lambda raw: True)
 
 
-def version(*, timeout: float | None = None) -> Operation[Version]:
-    """Server and cluster version. gRPC gives only the server's, so the cluster
-    version comes from the member list: the lowest server version of all members."""
-    timeout = check_timeout(timeout)
+def parse_version(body: bytes) -> Version:
+    """Version from the JSON etcd serves at GET /version: {"etcdserver": ..., "etcdcluster": ...}.
 
-    def run() -> Operation[Version]:
-        server = _status_from((yield Call(_STATUS, _proto.StatusRequest().SerializeToString(), timeout))).version
-        return Version(server, server)
-
-    return run()
+    gRPC reports only the member's server version; the cluster version (the
+    lowest all members speak) is only on this HTTP endpoint, served on the
+    same port as gRPC.
+    """
+    try:
+        document = json.loads(body)
+        return Version(str(document["etcdserver"]), str(document["etcdcluster"]))
+    except (ValueError, KeyError, TypeError):
+        raise EtcdError(f"etcd's /version answer is not the expected JSON: {body[:200]!r}") from None
 
 
 # --- errors ---
@@ -551,6 +555,9 @@ _ERRORS_BY_DETAILS: tuple[tuple[str, type[EtcdError], str], ...] = (
     ("leader changed", NoLeader, "retry; a new leader was just elected"),
     ("requested lease not found", LeaseNotFound, "the lease expired or was revoked; grant a new one"),
     ("request is too large", RequestTooLarge, "split the request, or raise etcd's --max-request-bytes"),
+    # etcd answers so when the call's deadline passes while it works on it.
+    ("context deadline exceeded", Timeout, "raise timeout=, or check etcd's load and the network"),
+    ("request timed out", Timeout, "etcd could not commit in time; check its disk and its members, then retry"),
 )
 
 # Server-side errors after which etcd did not apply the request and another try may work.
@@ -582,7 +589,7 @@ def error_from_rpc(code: grpc.StatusCode | None, details: str | None, endpoint: 
         return PermissionDenied(f"{details} (use a user with the right role)", code=code_name, details=details)
     if code == grpc.StatusCode.UNAUTHENTICATED:
         return AuthFailed(f"{details} (check username and password)", code=code_name, details=details)
-    return EtcdError(f"etcd at {endpoint} failed: {code_name}: {details}", code=code_name, details=details)
+    return EtcdError(f"etcd at {endpoint} failed: {code_name}: {details} (see that member's log)", code=code_name, details=details)
 
 
 class Step(Enum):
@@ -688,6 +695,7 @@ class ClientCore:
         self.password = password
         if (cert_file is None) != (key_file is None):
             raise ValueError("pass both cert_file and key_file (the client certificate and its key), or neither")
+        self.ca_file, self.cert_file, self.key_file = ca_file, cert_file, key_file
         self.root_certificates = _read_file("ca_file", ca_file)
         self.certificate_chain = _read_file("cert_file", cert_file)
         self.private_key = _read_file("key_file", key_file)
@@ -758,6 +766,19 @@ class ClientCore:
     def accept_token(self, raw: bytes) -> None:
         """Store the token of an AuthenticateResponse."""
         self.token = _parse(_proto.AuthenticateResponse, raw).token
+
+    def version_url(self) -> str:
+        """The URL of etcd's /version on the endpoint in use."""
+        return f"{'https' if self.tls else 'http'}://{self.endpoint.target}/version"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """An SSLContext matching the channel's TLS settings (for /version), or None for http."""
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=None if self.ca_file is None else str(self.ca_file))
+        if self.cert_file is not None:
+            context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        return context
 
     def describe(self) -> str:
         """Endpoints for repr()."""
