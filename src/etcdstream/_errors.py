@@ -99,3 +99,15 @@ class ConflictError(EtcdError):
         self.key = key
         self.expected_mod_revision = expected_mod_revision
         self.current = current
+
+
+class RevisionWentBackwards(EtcdError):
+    """etcd's history is not the one seen before (restored from a backup, or another cluster): read again."""
+
+
+class WatchCanceled(EtcdError):
+    """etcd canceled a watch for a reason with no error of its own; `reason` is etcd's."""
+
+    def __init__(self, message: str, *, reason: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.reason = reason

@@ -1,0 +1,354 @@
+"""The I/O-free state of one multiplexed Watch stream, shared by both clients.
+
+Every watcher of a client rides one bidirectional Watch stream, as in etcd's
+Go client. `WatchStreamState` turns decoded WatchResponses into per-watcher
+buffers and says what to send: creates (with explicit watch ids, answered in
+order), cancels, and re-creates after a reconnect from each watcher's last
+seen revision + 1, so no event is lost or delivered twice. The sync and
+asyncio drivers only move bytes and wake consumers.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from dataclasses import dataclass
+
+from enum import Enum
+
+import grpc
+
+from . import _proto, codec
+from ._core import error_from_rpc
+from ._endpoints import Endpoint
+from ._errors import AuthFailed, CompactedError, ConnectionFailed, EtcdError, PermissionDenied, RevisionWentBackwards, Timeout, WatchCanceled
+from ._keys import Key, prefix_range, to_bytes
+from .codec import EventBatch, WatchResponse
+
+WATCH_METHOD = _proto.method_path("Watch", "Watch")
+
+#: Events a watcher may hold for a slow consumer before its server-side watch is
+#: paused (canceled); it resumes from where it stopped once the consumer catches
+#: up, so a slow consumer costs replay, never a lost event or a blocked stream.
+DEFAULT_MAX_BUFFERED_EVENTS = 100_000
+
+@dataclass(frozen=True)
+class WatchSpec:
+    """What a watcher asked for; `start_revision` 0 means "from now"."""
+
+    key: bytes
+    range_end: bytes
+    start_revision: int
+    prev_kv: bool
+    progress_notify: bool
+    coalesce: bool
+
+
+def watch_spec(
+    key: Key,
+    *,
+    prefix: bool,
+    start_revision: int | None,
+    prev_kv: bool,
+    progress_notify: bool,
+    coalesce: bool,
+) -> WatchSpec:
+    """Check a watch's arguments (before any I/O) and return its spec."""
+    key_bytes = to_bytes("prefix" if prefix else "key", key, allow_empty=prefix)
+    if start_revision is not None and (
+        not isinstance(start_revision, int) or isinstance(start_revision, bool) or start_revision < 1
+    ):
+        raise ValueError(f"start_revision must be an int >= 1 (or None for now), got {start_revision!r}")
+    start, end = prefix_range(key_bytes) if prefix else (key_bytes, b"")
+    return WatchSpec(start, end, start_revision or 0, bool(prev_kv), bool(progress_notify), bool(coalesce))
+
+
+def check_max_buffered_events(value: object) -> int:
+    """Return a watcher's buffer bound if it is an int >= 1, else raise."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"max_buffered_events must be an int >= 1, got {value!r}")
+    return value
+
+
+class StreamStep(Enum):
+    """What a watch stream does after it broke."""
+
+    RECONNECT = "reconnect"  # same endpoint, after a pause
+    FAILOVER = "failover"  # next endpoint, after a pause
+    REAUTHENTICATE = "reauthenticate"  # new token, then reconnect
+    FAIL = "fail"  # every watcher ends with the error
+
+
+def stream_failure(code: grpc.StatusCode | None, details: str | None, endpoint: Endpoint,
+                   several_endpoints: bool) -> tuple[StreamStep, EtcdError]:
+    """Decide what a broken Watch stream does: a watch has no deadline, so connection trouble is retried forever."""
+    error = error_from_rpc(code, details, endpoint)
+    text = details or ""
+    if any(problem in text for problem in ("invalid auth token", "revision in header is old", "auth store is old")):
+        return StreamStep.REAUTHENTICATE, error
+    if isinstance(error, (AuthFailed, PermissionDenied)):
+        return StreamStep.FAIL, error
+    if isinstance(error, (ConnectionFailed, Timeout)) or code in (grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL,
+                                                                    grpc.StatusCode.UNKNOWN, grpc.StatusCode.ABORTED):
+        return (StreamStep.FAILOVER if several_endpoints else StreamStep.RECONNECT), error
+    if any(t in text for t in ("no leader", "leader changed", "server stopped", "too many requests")):
+        return (StreamStep.FAILOVER if several_endpoints else StreamStep.RECONNECT), error
+    return StreamStep.FAIL, error
+
+
+class WatcherState:
+    """One watcher: its position in the history, its buffer, its fate."""
+
+    def __init__(self, spec: WatchSpec, max_buffered_events: int) -> None:
+        self.spec = spec
+        # Everything up to `revision` has been buffered; 0 until known.
+        self.revision = spec.start_revision - 1 if spec.start_revision else 0
+        self.watch_id: int | None = None
+        self.responses: deque[WatchResponse] = deque()
+        self.buffered_events = 0
+        self.fragments: list[WatchResponse] = []
+        self.max_buffered_events = max_buffered_events
+        self.paused = False
+        self.error: EtcdError | None = None
+        self.closed = False
+        self.cluster_id = 0
+        self.member_id = 0
+        self.member_revision = 0
+        self.reauthenticated = False
+
+    @property
+    def next_revision(self) -> int:
+        """Where a (re)created watch starts: 0 ("now") until the first revision is known."""
+        return self.revision + 1 if self.revision else self.spec.start_revision
+
+    @property
+    def active(self) -> bool:
+        return not self.closed and self.error is None
+
+    def has_news(self) -> bool:
+        """A consumer waiting on this watcher should wake up."""
+        return bool(self.responses) or self.error is not None or self.closed
+
+    def take_batch(self) -> EventBatch:
+        """Everything buffered, as one batch, in revision order."""
+        batch = codec.batch_events(self.responses)
+        self.responses.clear()
+        self.buffered_events = 0
+        if batch.revision < self.revision:
+            # Progress known from a created response, for a watch "from now".
+            batch = EventBatch(batch.events, self.revision)
+        return codec.coalesce(batch) if self.spec.coalesce else batch
+
+
+class WatchStreamState:
+    """The watchers of one client and what its Watch stream must send next."""
+
+    def __init__(self) -> None:
+        self.live: list[WatcherState] = []
+        self.by_id: dict[int, WatcherState] = {}
+        # Set when a create was refused for a token problem: re-authenticate, then restart.
+        self.reauth_needed = False
+        self._ids = itertools.count(1)
+        self._awaiting_created: deque[WatcherState] = deque()
+        self._outbox: list[bytes] = []
+        self._canceled_ids: set[int] = set()
+
+    # --- what the application does ---
+
+    def add(self, watcher: WatcherState) -> None:
+        """Start watching: queue the create request."""
+        self.live.append(watcher)
+        self._create(watcher)
+
+    def remove(self, watcher: WatcherState) -> None:
+        """Stop watching: cancel the server-side watch if there is one."""
+        watcher.closed = True
+        self._forget(watcher)
+        self._cancel(watcher)
+
+    def resume_if_drained(self, watcher: WatcherState) -> None:
+        """Re-create a watch paused for a slow consumer once its buffer is empty."""
+        if watcher.paused and not watcher.responses and watcher.active:
+            watcher.paused = False
+            self._create(watcher)
+
+    # --- what the stream does ---
+
+    def take_requests(self) -> list[bytes]:
+        """Requests to send now, in order."""
+        out, self._outbox = self._outbox, []
+        return out
+
+    def restart(self) -> None:
+        """A new stream replaces a broken one: every live watcher is created again where it stopped."""
+        self.by_id.clear()
+        self._awaiting_created.clear()
+        self._outbox.clear()
+        self._canceled_ids.clear()
+        self.reauth_needed = False
+        for watcher in self.live:
+            watcher.watch_id = None
+            watcher.fragments.clear()
+            if not watcher.paused:
+                self._create(watcher)
+
+    def fail_all(self, error: EtcdError) -> list[WatcherState]:
+        """The stream cannot go on: every live watcher ends with error."""
+        failed, self.live = self.live, []
+        for watcher in failed:
+            watcher.error = error
+        return failed
+
+    def on_response(self, resp: WatchResponse) -> list[WatcherState]:
+        """Apply one response; return the watchers whose consumers should wake up."""
+        if resp.created:
+            return self._on_created(resp)
+        if resp.watch_id == -1 and not resp.canceled:
+            return self._on_stream_progress(resp)
+        watcher = self.by_id.get(resp.watch_id)
+        if watcher is None:
+            self._cancel_unknown(resp.watch_id)
+            return []
+        if resp.canceled:
+            del self.by_id[resp.watch_id]
+            if watcher.paused or not watcher.active:
+                return []
+            return self._end(watcher, _cancel_error(resp, watcher))
+        if watcher.paused:
+            return []  # dropped: the paused watch replays these when it resumes
+        if not self._same_history(watcher, resp):
+            return [watcher]
+        if resp.fragment:
+            watcher.fragments.append(resp)
+            return []
+        parts, watcher.fragments = watcher.fragments + [resp], []
+        for part in parts:
+            self._buffer(watcher, part)
+        return [watcher]
+
+    # --- internals ---
+
+    def _create(self, watcher: WatcherState) -> None:
+        spec = watcher.spec
+        self._awaiting_created.append(watcher)
+        self._outbox.append(
+            codec.encode_watch_create(
+                spec.key,
+                spec.range_end,
+                start_revision=watcher.next_revision,
+                prev_kv=spec.prev_kv,
+                progress_notify=spec.progress_notify,
+                fragment=True,
+                watch_id=next(self._ids),
+            )
+        )
+
+    def _cancel(self, watcher: WatcherState) -> None:
+        if watcher.watch_id is not None:
+            self._cancel_unknown(watcher.watch_id)
+
+    def _cancel_unknown(self, watch_id: int) -> None:
+        if watch_id >= 0 and watch_id not in self._canceled_ids:
+            self._canceled_ids.add(watch_id)
+            self._outbox.append(codec.encode_watch_cancel(watch_id))
+
+    def _forget(self, watcher: WatcherState) -> None:
+        if watcher in self.live:
+            self.live.remove(watcher)
+
+    def _end(self, watcher: WatcherState, error: EtcdError) -> list[WatcherState]:
+        watcher.error = error
+        self._forget(watcher)
+        self._cancel(watcher)
+        return [watcher]
+
+    def _on_created(self, resp: WatchResponse) -> list[WatcherState]:
+        # etcd answers creates in the order they were sent (the id is -1 when refused).
+        if not self._awaiting_created:
+            self._cancel_unknown(resp.watch_id)
+            return []
+        watcher = self._awaiting_created.popleft()
+        if resp.canceled:
+            if _is_token_problem(resp.cancel_reason) and not watcher.reauthenticated:
+                # Possibly an expired token (etcd 3.5.1 reports it as "permission denied"):
+                # re-authenticate and create it again, once.
+                watcher.reauthenticated = True
+                self.reauth_needed = True
+                return []
+            return self._end(watcher, _cancel_error(resp, watcher))
+        watcher.watch_id = resp.watch_id
+        watcher.reauthenticated = False
+        if not watcher.active:  # closed while its create was in flight
+            self._cancel(watcher)
+            return []
+        self.by_id[resp.watch_id] = watcher
+        if not self._same_history(watcher, resp):
+            return [watcher]
+        if watcher.revision == 0:
+            # Watching "from now": everything up to the creation revision is known.
+            watcher.revision = resp.revision
+            return [watcher]
+        return []
+
+    def _on_stream_progress(self, resp: WatchResponse) -> list[WatcherState]:
+        # The answer to a progress request: every synced watcher has seen up to here.
+        woken = []
+        for watcher in self.by_id.values():
+            if watcher.active and not watcher.paused and not watcher.fragments and resp.revision > watcher.revision:
+                self._buffer(watcher, resp)
+                woken.append(watcher)
+        return woken
+
+    def _buffer(self, watcher: WatcherState, resp: WatchResponse) -> None:
+        watcher.responses.append(resp)
+        events = resp.events
+        watcher.buffered_events += len(events)
+        if events:
+            watcher.revision = max(watcher.revision, events[-1].mod_revision)
+        elif not resp.created and not resp.canceled:
+            watcher.revision = max(watcher.revision, resp.revision)
+        if watcher.buffered_events >= watcher.max_buffered_events and not watcher.paused:
+            watcher.paused = True
+            self._cancel(watcher)
+
+    def _same_history(self, watcher: WatcherState, resp: WatchResponse) -> bool:
+        """Catch a cluster whose history is not the one this watcher has seen."""
+        if watcher.cluster_id and resp.cluster_id and resp.cluster_id != watcher.cluster_id:
+            self._end(watcher, RevisionWentBackwards(
+                f"the cluster behind the endpoints changed (cluster id {watcher.cluster_id:x} -> "
+                f"{resp.cluster_id:x}): restored from a backup, or another cluster; read the prefix again"
+            ))
+            return False
+        same_member = resp.member_id == watcher.member_id
+        if same_member and 0 < resp.revision < watcher.member_revision:
+            self._end(watcher, RevisionWentBackwards(
+                f"etcd's revision went backwards ({watcher.member_revision} -> {resp.revision}) on member "
+                f"{resp.member_id:x}: restored from a backup? read the prefix again"
+            ))
+            return False
+        watcher.cluster_id = resp.cluster_id or watcher.cluster_id
+        watcher.member_revision = max(resp.revision, watcher.member_revision) if same_member else resp.revision
+        watcher.member_id = resp.member_id
+        return True
+
+
+_TOKEN_PROBLEMS = ("invalid auth token", "revision in header is old", "user name is empty", "permission denied")
+
+
+def _is_token_problem(reason: str) -> bool:
+    return any(problem in reason for problem in _TOKEN_PROBLEMS)
+
+
+def _cancel_error(resp: WatchResponse, watcher: WatcherState) -> EtcdError:
+    """The error a canceled watch ends with."""
+    spec = watcher.spec
+    if resp.compact_revision:
+        return CompactedError(
+            f"watch of {spec.key!r} from revision {watcher.next_revision} canceled: etcd compacted its history "
+            f"up to {resp.compact_revision}; read the prefix again",
+            compact_revision=resp.compact_revision,
+        )
+    reason = resp.cancel_reason or "canceled by etcd"
+    if "permission denied" in reason:
+        return PermissionDenied(f"watch of {spec.key!r}: {reason}: the user may not read this range")
+    return WatchCanceled(f"watch of {spec.key!r} canceled by etcd: {reason}", reason=reason)

@@ -1,0 +1,227 @@
+"""The blocking client's Watch stream: one thread reads the stream all watchers share."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import grpc
+
+from . import codec
+from ._core import Call, Decision, Step
+from ._errors import AuthFailed, ClientClosed, EtcdError
+from ._watch import WATCH_METHOD, StreamStep, WatcherState, WatchSpec, WatchStreamState, stream_failure
+from .codec import EventBatch
+
+if TYPE_CHECKING:
+    from ._sync import Client
+
+_STOP = object()
+_STREAM_CALL = Call(WATCH_METHOD, b"", stream=True)
+_MAX_PAUSE = 2.0
+
+
+class Watcher:
+    """The batches of events of one watch, as an iterator (Client.watchdir / Client.watch).
+
+    Each EventBatch holds every event ready at that moment; `batch.revision`
+    is the revision up to which this watcher has seen everything. The iterator
+    raises CompactedError, PermissionDenied or RevisionWentBackwards when the
+    watch cannot go on, and stops after close().
+    """
+
+    def __init__(self, stream: WatchStream, state: WatcherState) -> None:
+        self._stream = stream
+        self._state = state
+
+    @property
+    def revision(self) -> int:
+        """The revision up to which this watcher has received everything (0 until known)."""
+        return self._state.revision
+
+    def __iter__(self) -> Iterator[EventBatch]:
+        return self
+
+    def __next__(self) -> EventBatch:
+        batch = self._stream.next_batch(self._state, None)
+        assert batch is not None
+        return batch
+
+    def get(self, timeout: float | None = None) -> EventBatch | None:
+        """The next batch, or None if none came within timeout seconds."""
+        try:
+            return self._stream.next_batch(self._state, timeout)
+        except StopIteration:
+            raise ClientClosed("the watcher is closed") from None
+
+    def close(self) -> None:
+        """Stop watching (cancels the watch on the server)."""
+        self._stream.close_watcher(self._state)
+
+    def __enter__(self) -> Watcher:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class WatchStream:
+    """The one Watch stream of a Client, reconnected (and resumed) as long as it has watchers."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._state = WatchStreamState()
+        self._cond = threading.Condition()
+        self._requests: queue.SimpleQueue[object] | None = None
+        self._responses: grpc.Call | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def open(self, spec: WatchSpec, max_buffered_events: int) -> Watcher:
+        """Start a watcher on the stream (starting the stream if needed)."""
+        watcher = WatcherState(spec, max_buffered_events)
+        with self._cond:
+            if self._closed:
+                raise ClientClosed("the client is closed (make a new one)")
+            self._state.add(watcher)
+            self._flush()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="etcdstream-watch", daemon=True)
+                self._thread.start()
+        return Watcher(self, watcher)
+
+    def request_progress(self) -> None:
+        """Ask etcd for a progress notification on this stream now."""
+        with self._cond:
+            if self._requests is not None:
+                self._requests.put(codec.encode_watch_progress())
+
+    def next_batch(self, watcher: WatcherState, timeout: float | None) -> EventBatch | None:
+        with self._cond:
+            if not self._cond.wait_for(watcher.has_news, timeout):
+                return None
+            if watcher.responses:
+                batch = watcher.take_batch()
+                self._state.resume_if_drained(watcher)
+                self._flush()
+                return batch
+            if watcher.error is not None:
+                raise watcher.error
+            raise StopIteration
+
+    def close_watcher(self, watcher: WatcherState) -> None:
+        with self._cond:
+            if not watcher.closed:
+                self._state.remove(watcher)
+                self._flush()
+                self._cond.notify_all()
+
+    def close(self) -> None:
+        """Stop the stream and its thread; every watcher ends."""
+        with self._cond:
+            self._closed = True
+            for watcher in self._state.fail_all(ClientClosed("the client was closed")):
+                watcher.closed = True
+            self._stop_call()
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    # --- the stream thread ---
+
+    def _flush(self) -> None:
+        requests = self._state.take_requests()
+        if self._requests is not None:
+            for request in requests:
+                self._requests.put(request)
+
+    def _stop_call(self) -> None:
+        if self._requests is not None:
+            self._requests.put(_STOP)
+        if self._responses is not None:
+            self._responses.cancel()
+
+    def _run(self) -> None:
+        pause = 0.0
+        while True:
+            with self._cond:
+                if self._closed or self._cond.wait_for(lambda: self._closed, pause):
+                    return
+            try:
+                connection = self._client._connect()
+                self._authenticate()
+                self._read(connection)
+                pause = 0.0  # etcd ended the stream: reconnect at once
+            except grpc.RpcError as e:
+                if self._closed:
+                    return
+                step, error = stream_failure(e.code(), e.details(), self._client._core.endpoint,
+                                             len(self._client._core.endpoints) > 1)
+                if not self._recover(step, error, connection):
+                    return
+                pause = min(max(pause * 2, 0.05), _MAX_PAUSE)
+            except ClientClosed:
+                return
+            except AuthFailed as e:  # the credentials themselves were refused
+                self._fail(e)
+                return
+            except EtcdError:  # etcd unreachable while authenticating, or bytes that do not decode
+                if self._closed:
+                    return
+                pause = min(max(pause * 2, 0.05), _MAX_PAUSE)
+
+    def _authenticate(self) -> None:
+        core = self._client._core
+        if core.needs_authentication(_STREAM_CALL):
+            core.accept_token(self._client._invoke(core.authenticate_call()))
+
+    def _read(self, connection: object) -> None:
+        requests: queue.SimpleQueue[object] = queue.SimpleQueue()
+        method = connection.channel.stream_stream(WATCH_METHOD)  # type: ignore[attr-defined]
+        with self._cond:
+            if self._closed:
+                return
+            self._state.restart()
+            self._requests = requests
+            self._flush()
+            self._responses = responses = method(iter(requests.get, _STOP),
+                                                 metadata=self._client._core.metadata(_STREAM_CALL))
+        try:
+            for raw in responses:
+                resp = codec.decode_watch_response(raw)
+                with self._cond:
+                    woken = self._state.on_response(resp)
+                    self._flush()
+                    if woken:
+                        self._cond.notify_all()
+                    if self._state.reauth_needed:
+                        self._client._core.token = None
+                        return
+        finally:
+            with self._cond:
+                requests.put(_STOP)
+                responses.cancel()
+                if self._requests is requests:
+                    self._requests = None
+
+    def _recover(self, step: StreamStep, error: EtcdError, connection: object) -> bool:
+        """Act on a broken stream; False when the watchers must end."""
+        if step is StreamStep.FAIL:
+            self._fail(error)
+            return False
+        if step is StreamStep.REAUTHENTICATE:
+            self._client._core.token = None
+        elif step is StreamStep.FAILOVER:
+            self._client._apply(Decision(Step.FAILOVER), connection)  # type: ignore[arg-type]
+        return True
+
+    def _fail(self, error: EtcdError) -> None:
+        with self._cond:
+            self._state.fail_all(error)
+            self._thread = None
+            self._cond.notify_all()
