@@ -1,0 +1,234 @@
+"""The asyncio client's Watch stream: one task reads the stream all watchers share."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from . import codec
+from ._core import Call, Decision, Step
+from ._errors import AuthFailed, ClientClosed, EtcdError
+from ._watch import WATCH_METHOD, StreamStep, WatcherState, WatchSpec, WatchStreamState, stream_failure
+from .codec import EventBatch
+
+if TYPE_CHECKING:
+    from ._async import AsyncClient
+
+_STOP = object()
+_STREAM_CALL = Call(WATCH_METHOD, b"", stream=True)
+_MAX_PAUSE = 2.0
+
+
+class AsyncWatcher:
+    """The batches of events of one watch, as an async iterator (AsyncClient.watchdir / watch).
+
+    Each EventBatch holds every event ready at that moment; `batch.revision`
+    is the revision up to which this watcher has seen everything. Iteration
+    raises CompactedError, PermissionDenied or RevisionWentBackwards when the
+    watch cannot go on, and stops after close().
+    """
+
+    def __init__(self, stream: AsyncWatchStream, state: WatcherState) -> None:
+        self._stream = stream
+        self._state = state
+
+    @property
+    def revision(self) -> int:
+        """The revision up to which this watcher has received everything (0 until known)."""
+        return self._state.revision
+
+    def __aiter__(self) -> AsyncIterator[EventBatch]:
+        return self
+
+    async def __anext__(self) -> EventBatch:
+        try:
+            batch = await self._stream.next_batch(self._state, None)
+        except StopIteration:
+            raise StopAsyncIteration from None
+        assert batch is not None
+        return batch
+
+    async def get(self, timeout: float | None = None) -> EventBatch | None:
+        """The next batch, or None if none came within timeout seconds."""
+        try:
+            return await self._stream.next_batch(self._state, timeout)
+        except StopIteration:
+            raise ClientClosed("the watcher is closed") from None
+
+    async def close(self) -> None:
+        """Stop watching (cancels the watch on the server)."""
+        self._stream.close_watcher(self._state)
+
+    async def __aenter__(self) -> AsyncWatcher:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+
+class AsyncWatchStream:
+    """The one Watch stream of an AsyncClient, reconnected (and resumed) as long as it has watchers."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+        self._state = WatchStreamState()
+        self._wakeups: dict[WatcherState, asyncio.Event] = {}
+        self._requests: asyncio.Queue[object] | None = None
+        self._call: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def open(self, spec: WatchSpec, max_buffered_events: int) -> AsyncWatcher:
+        """Start a watcher on the stream (starting the stream if needed)."""
+        if self._closed:
+            raise ClientClosed("the client is closed (make a new one)")
+        watcher = WatcherState(spec, max_buffered_events)
+        self._wakeups[watcher] = asyncio.Event()
+        self._state.add(watcher)
+        self._flush()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="etcdstream-watch")
+        return AsyncWatcher(self, watcher)
+
+    def request_progress(self) -> None:
+        """Ask etcd for a progress notification on this stream now."""
+        if self._requests is not None:
+            self._requests.put_nowait(codec.encode_watch_progress())
+
+    async def next_batch(self, watcher: WatcherState, timeout: float | None) -> EventBatch | None:
+        wakeup = self._wakeups[watcher]
+        while not watcher.has_news():
+            wakeup.clear()
+            try:
+                await asyncio.wait_for(wakeup.wait(), timeout)
+            except asyncio.TimeoutError:
+                return None
+        if watcher.responses:
+            batch = watcher.take_batch()
+            self._state.resume_if_drained(watcher)
+            self._flush()
+            return batch
+        self._wakeups.pop(watcher, None)
+        if watcher.error is not None:
+            raise watcher.error
+        raise StopIteration
+
+    def close_watcher(self, watcher: WatcherState) -> None:
+        if not watcher.closed:
+            self._state.remove(watcher)
+            self._flush()
+            self._wake([watcher])
+
+    async def close(self) -> None:
+        """Stop the stream and its task; every watcher ends."""
+        self._closed = True
+        failed = self._state.fail_all(ClientClosed("the client was closed"))
+        for watcher in failed:
+            watcher.closed = True
+        self._wake(failed)
+        self._stop_call()
+        task, self._task = self._task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    # --- the stream task ---
+
+    def _wake(self, watchers: list[WatcherState]) -> None:
+        for watcher in watchers:
+            wakeup = self._wakeups.get(watcher)
+            if wakeup is not None:
+                wakeup.set()
+
+    def _flush(self) -> None:
+        requests = self._state.take_requests()
+        if self._requests is not None:
+            for request in requests:
+                self._requests.put_nowait(request)
+
+    def _stop_call(self) -> None:
+        if self._requests is not None:
+            self._requests.put_nowait(_STOP)
+        if self._call is not None:
+            self._call.cancel()
+
+    async def _run(self) -> None:
+        pause = 0.0
+        while not self._closed:
+            if pause:
+                await asyncio.sleep(pause)
+            connection = None
+            try:
+                connection = self._client._connect()
+                await self._authenticate()
+                await self._read(connection)
+                pause = 0.0  # etcd ended the stream: reconnect at once
+            except grpc.RpcError as e:
+                if self._closed:
+                    return
+                step, error = stream_failure(e.code(), e.details(), self._client._core.endpoint,
+                                             len(self._client._core.endpoints) > 1)
+                if not await self._recover(step, error, connection):
+                    return
+                pause = min(max(pause * 2, 0.05), _MAX_PAUSE)
+            except ClientClosed:
+                return
+            except AuthFailed as e:  # the credentials themselves were refused
+                self._fail(e)
+                return
+            except EtcdError:  # etcd unreachable while authenticating, or bytes that do not decode
+                pause = min(max(pause * 2, 0.05), _MAX_PAUSE)
+
+    async def _authenticate(self) -> None:
+        core = self._client._core
+        if core.needs_authentication(_STREAM_CALL):
+            core.accept_token(await self._client._invoke(core.authenticate_call()))
+
+    async def _read(self, connection: Any) -> None:
+        requests: asyncio.Queue[object] = asyncio.Queue()
+
+        async def request_stream() -> AsyncIterator[object]:
+            while (request := await requests.get()) is not _STOP:
+                yield request
+
+        self._state.restart()
+        self._requests = requests
+        self._flush()
+        method = connection.channel.stream_stream(WATCH_METHOD)
+        self._call = call = method(request_stream(), metadata=self._client._core.metadata(_STREAM_CALL))
+        try:
+            async for raw in call:
+                resp = codec.decode_watch_response(raw)
+                self._wake(self._state.on_response(resp))
+                self._flush()
+                if self._state.reauth_needed:
+                    self._client._core.token = None
+                    return
+        finally:
+            requests.put_nowait(_STOP)
+            call.cancel()
+            if self._requests is requests:
+                self._requests = None
+
+    async def _recover(self, step: StreamStep, error: EtcdError, connection: Any) -> bool:
+        """Act on a broken stream; False when the watchers must end."""
+        if step is StreamStep.FAIL:
+            self._fail(error)
+            return False
+        if step is StreamStep.REAUTHENTICATE:
+            self._client._core.token = None
+        elif step is StreamStep.FAILOVER and connection is not None:
+            await self._client._apply(Decision(Step.FAILOVER), connection)
+        return True
+
+    def _fail(self, error: EtcdError) -> None:
+        self._wake(self._state.fail_all(error))
+        self._task = None
