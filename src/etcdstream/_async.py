@@ -124,6 +124,8 @@ class AsyncClient:
                     raise ClientClosed("the client was closed during the call") from None
                 decision = policy.decide(e.code(), e.details())
                 await self._apply(decision, connection)
+                if decision.error is not None:
+                    raise decision.error from None
 
     async def _run(self, op: Operation[T]) -> T:
         try:

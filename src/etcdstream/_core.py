@@ -69,6 +69,8 @@ class Call:
 
     stream: the method is a bidi stream (LeaseKeepAlive): send one request, read one response.
     authenticated: send the auth token (False only for Authenticate itself).
+    idempotent: sending it twice leaves etcd as sending it once (reads, put, delete),
+    so it may be retried after errors that leave unknown whether etcd applied it.
     """
 
     method: str
@@ -76,6 +78,7 @@ class Call:
     timeout: float | None = None
     stream: bool = False
     authenticated: bool = True
+    idempotent: bool = True
 
 
 #: An operation: yields Calls, is sent each response's bytes, returns a T.
@@ -177,7 +180,8 @@ def _put_request(key: bytes, value: bytes, lease: int, prev_kv: bool) -> bytes:
 
 
 def _grant_call(ttl: int, timeout: float | None) -> Call:
-    return Call(_LEASE_GRANT, _proto.LeaseGrantRequest(TTL=ttl).SerializeToString(), timeout)
+    # A second grant would leave a second lease behind (until its ttl runs out).
+    return Call(_LEASE_GRANT, _proto.LeaseGrantRequest(TTL=ttl).SerializeToString(), timeout, idempotent=False)
 
 
 def _lease_for_write(lease: Lease | int | None, ttl: int | None) -> tuple[int, int | None]:
@@ -280,7 +284,8 @@ def _txn_call(compare: Iterable[Compare], success: Iterable[Get | Put | Delete],
         success=[_request_op(op) for op in success],
         failure=[_request_op(op) for op in failure],
     )
-    return Call(_TXN, request.SerializeToString(), timeout)
+    # Not idempotent: a retried create or compare-and-swap would see its own first write.
+    return Call(_TXN, request.SerializeToString(), timeout, idempotent=False)
 
 
 def _txn_result(raw: bytes) -> TxnResult:
@@ -562,6 +567,11 @@ _ERRORS_BY_DETAILS: tuple[tuple[str, type[EtcdError], str], ...] = (
 
 # Server-side errors after which etcd did not apply the request and another try may work.
 _TRANSIENT_DETAILS = ("no leader", "leader changed", "too many requests", "not capable", "server stopped")
+# etcd may or may not have applied the request: retried only for idempotent calls.
+_AMBIGUOUS_DETAILS = ("request timed out",)
+# grpc's words for "the request never reached etcd" (vs. a connection lost mid-call).
+_NOT_CONNECTED_DETAILS = ("failed to connect", "connection refused", "dns resolution failed",
+                          "all backends failing", "handshake")
 # Errors an expired or stale token causes: authenticate again and retry once.
 _REAUTH_DETAILS = ("invalid auth token", "auth store is old", "revision in header is old")
 
@@ -606,6 +616,8 @@ class Decision:
 
     step: Step
     delay: float = 0.0
+    #: raise this after the step (failover for the next call, but this one may have been applied)
+    error: EtcdError | None = None
 
 
 class RetryPolicy:
@@ -614,14 +626,17 @@ class RetryPolicy:
     - a rejected token: authenticate again and retry, once;
     - UNAVAILABLE from the connection: fail over to the next endpoint, trying
       each endpoint once;
-    - etcd without a leader (an election is running): wait a little and retry,
-      on the next endpoint if there are several, until the call's timeout.
-    Anything else raises the mapped EtcdError.
+    - etcd without a leader (an election is running), or, for idempotent calls,
+      a request that timed out in etcd: wait a little and retry, on the next
+      endpoint if there are several, until the call's timeout.
+    A connection lost during a non-idempotent call (a txn) fails over but
+    raises: etcd may have applied it. Anything else raises the mapped EtcdError.
     """
 
     def __init__(self, core: ClientCore, call: Call) -> None:
         self.core = core
         self.timeout = call.timeout or core.timeout
+        self.idempotent = call.idempotent
         self.deadline = time.monotonic() + self.timeout
         self.reauthenticated = False
         self.failovers = 0
@@ -635,7 +650,10 @@ class RetryPolicy:
             self.reauthenticated = True
             return Decision(Step.REAUTHENTICATE)
         several = len(self.core.endpoints) > 1
-        if any(d in details for d in _TRANSIENT_DETAILS):
+        transient = any(d in details for d in _TRANSIENT_DETAILS)
+        if not transient and self.idempotent and any(d in details for d in _AMBIGUOUS_DETAILS):
+            transient = True
+        if transient:
             delay = min(0.05 * 2**self.transient_retries, 0.5)
             if time.monotonic() + delay < self.deadline:
                 self.transient_retries += 1
@@ -643,7 +661,8 @@ class RetryPolicy:
             raise error
         if isinstance(error, ConnectionFailed) and self.failovers < len(self.core.endpoints) - 1:
             self.failovers += 1
-            return Decision(Step.FAILOVER)
+            never_sent = any(d in details.lower() for d in _NOT_CONNECTED_DETAILS)
+            return Decision(Step.FAILOVER, error=None if never_sent or self.idempotent else error)
         raise error
 
     def remaining(self) -> float:

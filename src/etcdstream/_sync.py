@@ -14,6 +14,7 @@ import grpc
 from . import _core as ops
 from ._core import DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT, Call, ClientCore, Decision, Operation, RetryPolicy, Step
 from ._errors import ClientClosed, EtcdError, LeaseNotFound
+from ._http import fetch_version
 from ._keys import Key
 from ._results import Deleted, Lease, LeaseInfo, Member, PutResult, Snapshot, Status, TxnResult, Version
 from ._txn import Compare, Delete, Get, Put
@@ -155,6 +156,8 @@ class Client:
                     raise ClientClosed("the client was closed during the call") from None
                 decision = policy.decide(e.code(), e.details())
                 self._apply(decision, connection)
+                if decision.error is not None:
+                    raise decision.error from None
 
     def _run(self, op: Operation[T]) -> T:
         try:
@@ -269,8 +272,10 @@ class Client:
         return self._run(ops.status(timeout=timeout))
 
     def version(self, *, timeout: float | None = None) -> Version:
-        """etcd's server version (member in use) and cluster version."""
-        return self._run(ops.version(timeout=timeout))
+        """etcd's server version (member in use) and cluster version (from etcd's HTTP /version)."""
+        ops.check_timeout(timeout)
+        self._connect()  # raises ClientClosed after close()
+        return fetch_version(self._core, timeout)
 
     def members(self, *, timeout: float | None = None) -> list[Member]:
         """Every member of the cluster."""

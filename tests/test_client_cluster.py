@@ -1,0 +1,58 @@
+"""Failover on a real 3-member etcd cluster, with both clients."""
+
+from __future__ import annotations
+
+from _clients import *  # noqa: F403  (the run/client_kind fixtures)
+
+
+def _member_in_use(cluster, member_id, members):
+    name = next(m.name for m in members if m.id == member_id)
+    return next(m for m in cluster.members if m.name == name)
+
+
+def test_members_of_the_cluster(run, etcd_cluster):
+    async def body(etcd):
+        members = await etcd.members()
+        assert sorted(m.name for m in members) == ["m0", "m1", "m2"]
+        assert sorted(url for m in members for url in m.client_urls) == sorted(etcd_cluster.urls)
+        assert await etcd.health()
+
+    run(body, etcd_cluster.endpoints)
+
+
+def test_failover_when_the_member_in_use_dies(run, etcd_cluster, fresh_prefix):
+    async def body(etcd):
+        await etcd.put(fresh_prefix + "k", "before")
+        status = await etcd.status()
+        in_use = _member_in_use(etcd_cluster, status.member_id, await etcd.members())
+        in_use.kill()
+        # The next calls go to another member (through an election if the leader died),
+        # even a create, which is not retried when a connection drops mid-call.
+        await etcd.create(fresh_prefix + "new", "v")
+        assert (await etcd.get(fresh_prefix + "k")).value == b"before"
+        await etcd.put(fresh_prefix + "k", "after")
+        assert (await etcd.status()).member_id != status.member_id
+        assert (await etcd.get(fresh_prefix + "k")).value == b"after"
+
+    run(body, etcd_cluster.urls)
+
+
+def test_failover_kills_the_leader_too(run, etcd_cluster, fresh_prefix):
+    leader = etcd_cluster.leader()
+    others = [m.endpoint for m in etcd_cluster.members if m is not leader]
+
+    async def body(etcd):
+        await etcd.put(fresh_prefix + "k", "v")
+        leader.kill()
+        await etcd.put(fresh_prefix + "k", "after the leader died")
+        assert (await etcd.get(fresh_prefix + "k")).value == b"after the leader died"
+
+    run(body, [leader.endpoint, *others])
+
+
+def test_skips_a_dead_first_endpoint(run, etcd_cluster, fresh_prefix):
+    async def body(etcd):
+        await etcd.put(fresh_prefix + "k", "v")
+        assert (await etcd.get(fresh_prefix + "k")).value == b"v"
+
+    run(body, ["127.0.0.1:1", *etcd_cluster.endpoints])
