@@ -18,6 +18,8 @@ from ._http import fetch_version
 from ._keys import Key
 from ._results import Deleted, Lease, LeaseInfo, Member, PutResult, Snapshot, Status, TxnResult, Version
 from ._txn import Compare, Delete, Get, Put
+from ._watch import DEFAULT_MAX_BUFFERED_EVENTS, check_max_buffered_events, watch_spec
+from ._watch_sync import Watcher, WatchStream
 from .codec import KeyValue
 
 __all__ = ["Client"]
@@ -119,6 +121,7 @@ class Client:
         self._connection: _Connection | None = None
         self._keepers: dict[int, _LeaseKeeper] = {}
         self._closed = False
+        self._watches: WatchStream | None = None
 
     # --- driving operations ---
 
@@ -290,13 +293,52 @@ class Client:
 
     # --- lifetime ---
 
+    # --- watches ---
+
+    def watchdir(self, prefix: Key, *, start_revision: int | None = None, prev_kv: bool = False,
+                 progress_notify: bool = True, coalesce: bool = False,
+                 max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS) -> Watcher:
+        """Watch every key under prefix: an iterator of EventBatch (all events ready at that moment).
+
+        start_revision: the first revision to see (after readdir at R: R + 1); None: from now.
+        coalesce=True keeps only the last event of each key in a batch. Every watcher
+        of the client shares one gRPC stream; it reconnects and resumes by itself.
+        A watcher holding max_buffered_events unread events is paused on the server
+        and resumed from where it stopped once read (a slow consumer loses nothing).
+        """
+        spec = watch_spec(prefix, prefix=True, start_revision=start_revision, prev_kv=prev_kv,
+                          progress_notify=progress_notify, coalesce=coalesce)
+        return self._watch_stream().open(spec, check_max_buffered_events(max_buffered_events))
+
+    def watch(self, key: Key, *, start_revision: int | None = None, prev_kv: bool = False,
+              progress_notify: bool = True, max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS) -> Watcher:
+        """Watch one key: an iterator of EventBatch (see watchdir)."""
+        spec = watch_spec(key, prefix=False, start_revision=start_revision, prev_kv=prev_kv,
+                          progress_notify=progress_notify, coalesce=False)
+        return self._watch_stream().open(spec, check_max_buffered_events(max_buffered_events))
+
+    def request_progress(self) -> None:
+        """Ask etcd for a progress notification now: quiet watchers' batch.revision catches up."""
+        self._watch_stream().request_progress()
+
+    def _watch_stream(self) -> WatchStream:
+        with self._lock:
+            if self._closed:
+                raise ClientClosed("the client is closed (make a new one)")
+            if self._watches is None:
+                self._watches = WatchStream(self)
+            return self._watches
+
     def close(self) -> None:
-        """Stop lease keepalives and close the channel. Idempotent."""
+        """Stop watches and lease keepalives and close the channel. Idempotent."""
         with self._lock:
             self._closed = True
             keepers = list(self._keepers.values())
             self._keepers.clear()
             connection, self._connection = self._connection, None
+            watches, self._watches = self._watches, None
+        if watches is not None:
+            watches.close()
         for keeper in keepers:
             keeper.stop()
         if connection is not None:

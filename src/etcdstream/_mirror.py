@@ -1,0 +1,331 @@
+"""Mirror and AsyncMirror: a prefix kept up to date in memory (readdir, then watchdir).
+
+This is what an API gateway's configuration sync does: read the prefix at one
+revision R, watch it from R + 1, apply every batch. When the watch cannot
+resume (history compacted, a cluster with another history), the mirror reads
+the prefix again and reports a resync; its changes then describe the
+difference between the old and the new copy, so consumers stay consistent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from ._errors import ClientClosed, CompactedError, ConnectionFailed, EtcdError, NoLeader, RevisionWentBackwards, Timeout
+from ._keys import Key, to_bytes
+from ._results import Snapshot
+from ._types import EventType
+from .codec import Event, EventBatch, KeyValue
+
+if TYPE_CHECKING:
+    from ._async import AsyncClient
+    from ._sync import Client
+
+#: Errors after which the mirror reads the prefix again instead of resuming.
+_RESYNC_ERRORS = (CompactedError, RevisionWentBackwards)
+#: Errors of a full read that pass: the mirror tries again after a pause.
+_PASSING_ERRORS = (ConnectionFailed, Timeout, NoLeader)
+_MAX_PAUSE = 2.0
+
+ChangeCallback = Callable[[EventBatch, bool], object]
+
+
+class MirrorState:
+    """The copy itself and how batches and snapshots change it (no I/O)."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, KeyValue] = {}
+        self.revision = 0
+        self.resyncs = 0
+        self.synced = False
+
+    def load(self, snapshot: Snapshot) -> EventBatch:
+        """Replace the copy with a snapshot; return the changes from the old copy to it."""
+        old, self.data = self.data, {kv.key: kv for kv in snapshot.kvs}
+        changes = [Event(EventType.PUT, kv) for key, kv in self.data.items() if old.get(key) != kv]
+        changes += [Event(EventType.DELETE, KeyValue(key, b"", 0, snapshot.revision)) for key in old.keys() - self.data.keys()]
+        if self.synced:
+            self.resyncs += 1
+        self.revision = snapshot.revision
+        self.synced = True
+        return EventBatch(changes, snapshot.revision)
+
+    def apply(self, batch: EventBatch) -> None:
+        """Apply a batch of the watch, in order."""
+        data = self.data
+        for event in batch:
+            if event.type == EventType.DELETE:
+                data.pop(event.key, None)
+            else:
+                data[event.key] = event.kv
+        self.revision = max(self.revision, batch.revision)
+
+
+class _MirrorBase(Mapping[bytes, KeyValue]):
+    """The read-only mapping side, shared by Mirror and AsyncMirror."""
+
+    _state: MirrorState
+
+    def __getitem__(self, key: Key) -> KeyValue:
+        return self._state.data[to_bytes("key", key)]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(list(self._state.data))  # a copy: the sync keeps changing the dict
+
+    def __len__(self) -> int:
+        return len(self._state.data)
+
+    @property
+    def revision(self) -> int:
+        """The revision of etcd the copy is at: it equals the prefix as of this revision."""
+        return self._state.revision
+
+    @property
+    def resyncs(self) -> int:
+        """How many times the mirror had to read the prefix again (compaction, another history)."""
+        return self._state.resyncs
+
+    def snapshot(self) -> Snapshot:
+        """A consistent copy: the keys and the revision they are at."""
+        data, revision = dict(self._state.data), self._state.revision
+        return Snapshot(revision, [data[key] for key in sorted(data)])
+
+
+class Mirror(_MirrorBase):
+    """A prefix of etcd kept up to date in memory by a background thread (for Client).
+
+    `mirror[key]` -> KeyValue, iteration, len(), `.revision`; `wait_synced()`
+    blocks until the first full read is done; `on_change(callback)` calls
+    callback(batch, resync) from the sync thread for every change;
+    `changes()` iterates over the same batches. Close it (or use `with`).
+    """
+
+    def __init__(self, client: Client, prefix: Key, *, coalesce: bool = True) -> None:
+        self._client = client
+        self._prefix = to_bytes("prefix", prefix)
+        self._coalesce = bool(coalesce)
+        self._state = MirrorState()
+        self._callbacks: list[ChangeCallback] = []
+        self._cond = threading.Condition()
+        self._pending: list[tuple[EventBatch, bool]] = []
+        self._error: EtcdError | None = None
+        self._watcher = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="etcdstream-mirror", daemon=True)
+        self._thread.start()
+
+    def on_change(self, callback: ChangeCallback) -> None:
+        """Call callback(batch, resync) for every change from now on (in the sync thread)."""
+        self._callbacks.append(callback)
+
+    def wait_synced(self, timeout: float | None = None) -> bool:
+        """Wait for the first full read; False on timeout. Raises the error that stopped the mirror."""
+        with self._cond:
+            done = self._cond.wait_for(lambda: self._state.synced or self._error is not None, timeout)
+            if self._error is not None and not self._state.synced:
+                raise self._error
+            return done
+
+    def wait_revision(self, revision: int, timeout: float | None = None) -> bool:
+        """Wait until the copy is at revision or later; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._state.revision >= revision or self._error is not None, timeout)
+
+    def changes(self, timeout: float | None = None) -> Iterator[tuple[EventBatch, bool]]:
+        """(batch, resync) pairs as they are applied; ends after close() or timeout seconds without one."""
+        while True:
+            with self._cond:
+                if not self._cond.wait_for(lambda: self._pending or self._closed or self._error, timeout):
+                    return
+                if self._pending:
+                    pending, self._pending = self._pending, []
+                elif self._error is not None:
+                    raise self._error
+                else:
+                    return
+            yield from pending
+
+    def close(self) -> None:
+        """Stop syncing."""
+        with self._cond:
+            self._closed = True
+            watcher = self._watcher
+            self._cond.notify_all()
+        if watcher is not None:
+            watcher.close()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def __enter__(self) -> Mirror:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _publish(self, batch: EventBatch, resync: bool) -> None:
+        self._pending.append((batch, resync))
+        self._cond.notify_all()
+        for callback in self._callbacks:
+            callback(batch, resync)
+
+    def _read_prefix(self) -> Snapshot | None:
+        """The prefix at one revision, trying again while etcd is unreachable; None once closed."""
+        pause = 0.05
+        while True:
+            try:
+                return self._client.readdir(self._prefix)
+            except _PASSING_ERRORS:
+                with self._cond:
+                    if self._cond.wait_for(lambda: self._closed, pause):
+                        return None
+                pause = min(pause * 2, _MAX_PAUSE)
+
+    def _run(self) -> None:
+        try:
+            while not self._closed:
+                snapshot = self._read_prefix()
+                if snapshot is None:
+                    return
+                with self._cond:
+                    resync = self._state.synced
+                    changes = self._state.load(snapshot)
+                    self._publish(changes, resync)
+                    if self._closed:
+                        return
+                    self._watcher = watcher = self._client.watchdir(
+                        self._prefix, start_revision=snapshot.revision + 1, coalesce=self._coalesce
+                    )
+                try:
+                    for batch in watcher:
+                        with self._cond:
+                            self._state.apply(batch)
+                            self._publish(batch, False)
+                except _RESYNC_ERRORS:
+                    continue
+                return  # the watcher was closed
+        except ClientClosed:
+            pass
+        except EtcdError as error:
+            with self._cond:
+                self._error = error
+                self._cond.notify_all()
+
+
+class AsyncMirror(_MirrorBase):
+    """Mirror for AsyncClient: a task keeps the copy up to date.
+
+    `await mirror.wait_synced()`, `mirror[key]`, `.revision`,
+    `on_change(callback)` (called in the event loop), `async for batch, resync
+    in mirror.changes()`, `await mirror.close()`.
+    """
+
+    def __init__(self, client: AsyncClient, prefix: Key, *, coalesce: bool = True) -> None:
+        self._client = client
+        self._prefix = to_bytes("prefix", prefix)
+        self._coalesce = bool(coalesce)
+        self._state = MirrorState()
+        self._callbacks: list[ChangeCallback] = []
+        self._changed = asyncio.Event()
+        self._pending: list[tuple[EventBatch, bool]] = []
+        self._error: EtcdError | None = None
+        self._watcher = None
+        self._closed = False
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="etcdstream-mirror")
+
+    def on_change(self, callback: ChangeCallback) -> None:
+        """Call callback(batch, resync) for every change from now on."""
+        self._callbacks.append(callback)
+
+    async def wait_synced(self, timeout: float | None = None) -> bool:
+        """Wait for the first full read; False on timeout. Raises the error that stopped the mirror."""
+        return await self._wait(lambda: self._state.synced, timeout)
+
+    async def wait_revision(self, revision: int, timeout: float | None = None) -> bool:
+        """Wait until the copy is at revision or later; False on timeout."""
+        return await self._wait(lambda: self._state.revision >= revision, timeout)
+
+    async def changes(self, timeout: float | None = None):  # -> AsyncIterator[tuple[EventBatch, bool]]
+        """(batch, resync) pairs as they are applied; ends after close() or timeout seconds without one."""
+        while True:
+            if not await self._wait(lambda: bool(self._pending) or self._closed, timeout):
+                return
+            if not self._pending:
+                return
+            pending, self._pending = self._pending, []
+            for item in pending:
+                yield item
+
+    async def close(self) -> None:
+        """Stop syncing."""
+        self._closed = True
+        self._changed.set()
+        if self._watcher is not None:
+            await self._watcher.close()
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+
+    async def __aenter__(self) -> AsyncMirror:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _wait(self, ready: Callable[[], bool], timeout: float | None) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while not ready():
+            if self._error is not None:
+                raise self._error
+            self._changed.clear()
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                return ready()
+        return True
+
+    def _publish(self, batch: EventBatch, resync: bool) -> None:
+        self._pending.append((batch, resync))
+        self._changed.set()
+        for callback in self._callbacks:
+            callback(batch, resync)
+
+    async def _read_prefix(self) -> Snapshot:
+        """The prefix at one revision, trying again while etcd is unreachable."""
+        pause = 0.05
+        while True:
+            try:
+                return await self._client.readdir(self._prefix)
+            except _PASSING_ERRORS:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _MAX_PAUSE)
+
+    async def _run(self) -> None:
+        try:
+            while not self._closed:
+                snapshot = await self._read_prefix()
+                resync = self._state.synced
+                self._publish(self._state.load(snapshot), resync)
+                self._watcher = watcher = self._client.watchdir(
+                    self._prefix, start_revision=snapshot.revision + 1, coalesce=self._coalesce
+                )
+                try:
+                    async for batch in watcher:
+                        self._state.apply(batch)
+                        self._publish(batch, False)
+                except _RESYNC_ERRORS:
+                    continue
+                return
+        except ClientClosed:
+            pass
+        except EtcdError as error:
+            self._error = error
+            self._changed.set()
