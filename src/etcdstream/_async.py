@@ -18,6 +18,8 @@ from ._http import fetch_version
 from ._keys import Key
 from ._results import Deleted, Lease, LeaseInfo, Member, PutResult, Snapshot, Status, TxnResult, Version
 from ._txn import Compare, Delete, Get, Put
+from ._watch import DEFAULT_MAX_BUFFERED_EVENTS, check_max_buffered_events, watch_spec
+from ._watch_async import AsyncWatcher, AsyncWatchStream
 from .codec import KeyValue
 
 __all__ = ["AsyncClient"]
@@ -89,6 +91,7 @@ class AsyncClient:
         self._connection: _Connection | None = None
         self._keepers: dict[int, asyncio.Task[None]] = {}
         self._closed = False
+        self._watches: AsyncWatchStream | None = None
 
     # --- driving operations ---
 
@@ -267,9 +270,43 @@ class AsyncClient:
 
     # --- lifetime ---
 
+    # --- watches ---
+
+    def watchdir(self, prefix: Key, *, start_revision: int | None = None, prev_kv: bool = False,
+                 progress_notify: bool = True, coalesce: bool = False,
+                 max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS) -> AsyncWatcher:
+        """Watch every key under prefix: an async iterator of EventBatch (see Client.watchdir).
+
+        Call it from a running event loop; every watcher shares one gRPC stream.
+        """
+        spec = watch_spec(prefix, prefix=True, start_revision=start_revision, prev_kv=prev_kv,
+                          progress_notify=progress_notify, coalesce=coalesce)
+        return self._watch_stream().open(spec, check_max_buffered_events(max_buffered_events))
+
+    def watch(self, key: Key, *, start_revision: int | None = None, prev_kv: bool = False,
+              progress_notify: bool = True, max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS) -> AsyncWatcher:
+        """Watch one key: an async iterator of EventBatch (see watchdir)."""
+        spec = watch_spec(key, prefix=False, start_revision=start_revision, prev_kv=prev_kv,
+                          progress_notify=progress_notify, coalesce=False)
+        return self._watch_stream().open(spec, check_max_buffered_events(max_buffered_events))
+
+    def request_progress(self) -> None:
+        """Ask etcd for a progress notification now: quiet watchers' batch.revision catches up."""
+        self._watch_stream().request_progress()
+
+    def _watch_stream(self) -> AsyncWatchStream:
+        if self._closed:
+            raise ClientClosed("the client is closed (make a new one)")
+        if self._watches is None:
+            self._watches = AsyncWatchStream(self)
+        return self._watches
+
     async def close(self) -> None:
-        """Stop lease keepalives and close the channel. Idempotent."""
+        """Stop watches and lease keepalives and close the channel. Idempotent."""
         self._closed = True
+        watches, self._watches = self._watches, None
+        if watches is not None:
+            await watches.close()
         tasks = list(self._keepers.values())
         self._keepers.clear()
         for task in tasks:
