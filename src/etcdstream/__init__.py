@@ -23,16 +23,23 @@ from ._errors import (
     NoLeader,
     PermissionDenied,
     RequestTooLarge,
+    RevisionWentBackwards,
     Timeout,
+    WatchCanceled,
 )
+from ._mirror import AsyncMirror, Mirror
 from ._results import Deleted, Lease, LeaseInfo, Member, PutResult, Snapshot, Status, TxnResult, Version
 from ._sync import Client
 from ._txn import Compare, Delete, Get, Put
 from ._types import EventType, SortOrder, SortTarget, WatchFilter
+from ._watch_async import AsyncWatcher
+from ._watch_sync import Watcher
 from .codec import Event, EventBatch, KeyValue
 
 __all__ = [
     "AsyncClient",
+    "AsyncMirror",
+    "AsyncWatcher",
     "AuthFailed",
     "Client",
     "ClientClosed",
@@ -55,11 +62,13 @@ __all__ = [
     "LeaseInfo",
     "LeaseNotFound",
     "Member",
+    "Mirror",
     "NoLeader",
     "PermissionDenied",
     "Put",
     "PutResult",
     "RequestTooLarge",
+    "RevisionWentBackwards",
     "Snapshot",
     "SortOrder",
     "SortTarget",
@@ -67,6 +76,8 @@ __all__ = [
     "Timeout",
     "TxnResult",
     "Version",
+    "WatchCanceled",
     "WatchFilter",
+    "Watcher",
 ]
 __version__ = "0.1.0"

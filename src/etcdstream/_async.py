@@ -6,17 +6,36 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import grpc
 import grpc.aio
 
 from . import _core as ops
-from ._core import DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT, Call, ClientCore, Decision, Operation, RetryPolicy, Step
+from ._core import (
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_TIMEOUT,
+    Call,
+    ClientCore,
+    Decision,
+    Operation,
+    RetryPolicy,
+    Step,
+)
 from ._errors import ClientClosed, EtcdError, LeaseNotFound
 from ._http import fetch_version
 from ._keys import Key
-from ._results import Deleted, Lease, LeaseInfo, Member, PutResult, Snapshot, Status, TxnResult, Version
+from ._results import (
+    Deleted,
+    Lease,
+    LeaseInfo,
+    Member,
+    PutResult,
+    Snapshot,
+    Status,
+    TxnResult,
+    Version,
+)
 from ._txn import Compare, Delete, Get, Put
 from ._watch import DEFAULT_MAX_BUFFERED_EVENTS, check_max_buffered_events, watch_spec
 from ._watch_async import AsyncWatcher, AsyncWatchStream
@@ -272,23 +291,24 @@ class AsyncClient:
 
     # --- watches ---
 
-    def watchdir(self, prefix: Key, *, start_revision: int | None = None, prev_kv: bool = False,
-                 progress_notify: bool = True, coalesce: bool = False,
-                 max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS) -> AsyncWatcher:
+    async def watchdir(self, prefix: Key, *, start_revision: int | None = None, prev_kv: bool = False,
+                       progress_notify: bool = True, coalesce: bool = False,
+                       max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS) -> AsyncWatcher:
         """Watch every key under prefix: an async iterator of EventBatch (see Client.watchdir).
 
-        Call it from a running event loop; every watcher shares one gRPC stream.
+        Returns once etcd created the watch; every watcher shares one gRPC stream.
         """
         spec = watch_spec(prefix, prefix=True, start_revision=start_revision, prev_kv=prev_kv,
                           progress_notify=progress_notify, coalesce=coalesce)
-        return self._watch_stream().open(spec, check_max_buffered_events(max_buffered_events))
+        return await self._watch_stream().open(spec, check_max_buffered_events(max_buffered_events))
 
-    def watch(self, key: Key, *, start_revision: int | None = None, prev_kv: bool = False,
-              progress_notify: bool = True, max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS) -> AsyncWatcher:
+    async def watch(self, key: Key, *, start_revision: int | None = None, prev_kv: bool = False,
+                    progress_notify: bool = True,
+                    max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS) -> AsyncWatcher:
         """Watch one key: an async iterator of EventBatch (see watchdir)."""
         spec = watch_spec(key, prefix=False, start_revision=start_revision, prev_kv=prev_kv,
                           progress_notify=progress_notify, coalesce=False)
-        return self._watch_stream().open(spec, check_max_buffered_events(max_buffered_events))
+        return await self._watch_stream().open(spec, check_max_buffered_events(max_buffered_events))
 
     def request_progress(self) -> None:
         """Ask etcd for a progress notification now: quiet watchers' batch.revision catches up."""
@@ -315,7 +335,7 @@ class AsyncClient:
         if connection is not None:
             await connection.channel.close()
 
-    async def __aenter__(self) -> AsyncClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -314,7 +314,7 @@ class AsyncMirror(_MirrorBase):
                 snapshot = await self._read_prefix()
                 resync = self._state.synced
                 self._publish(self._state.load(snapshot), resync)
-                self._watcher = watcher = self._client.watchdir(
+                self._watcher = watcher = await self._client.watchdir(
                     self._prefix, start_revision=snapshot.revision + 1, coalesce=self._coalesce
                 )
                 try:

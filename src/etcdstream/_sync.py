@@ -7,16 +7,35 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import grpc
 
 from . import _core as ops
-from ._core import DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT, Call, ClientCore, Decision, Operation, RetryPolicy, Step
+from ._core import (
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_TIMEOUT,
+    Call,
+    ClientCore,
+    Decision,
+    Operation,
+    RetryPolicy,
+    Step,
+)
 from ._errors import ClientClosed, EtcdError, LeaseNotFound
 from ._http import fetch_version
 from ._keys import Key
-from ._results import Deleted, Lease, LeaseInfo, Member, PutResult, Snapshot, Status, TxnResult, Version
+from ._results import (
+    Deleted,
+    Lease,
+    LeaseInfo,
+    Member,
+    PutResult,
+    Snapshot,
+    Status,
+    TxnResult,
+    Version,
+)
 from ._txn import Compare, Delete, Get, Put
 from ._watch import DEFAULT_MAX_BUFFERED_EVENTS, check_max_buffered_events, watch_spec
 from ._watch_sync import Watcher, WatchStream
@@ -303,6 +322,7 @@ class Client:
         start_revision: the first revision to see (after readdir at R: R + 1); None: from now.
         coalesce=True keeps only the last event of each key in a batch. Every watcher
         of the client shares one gRPC stream; it reconnects and resumes by itself.
+        Returns once etcd created the watch (a refused one raises here).
         A watcher holding max_buffered_events unread events is paused on the server
         and resumed from where it stopped once read (a slow consumer loses nothing).
         """
@@ -344,7 +364,7 @@ class Client:
         if connection is not None:
             connection.channel.close()
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -115,6 +115,7 @@ class WatcherState:
         self.member_id = 0
         self.member_revision = 0
         self.reauthenticated = False
+        self.created = False
 
     @property
     def next_revision(self) -> int:
@@ -124,6 +125,10 @@ class WatcherState:
     @property
     def active(self) -> bool:
         return not self.closed and self.error is None
+
+    def has_started(self) -> bool:
+        """etcd confirmed the watch (or refused it): watchdir() may return."""
+        return self.created or self.error is not None or self.closed
 
     def has_news(self) -> bool:
         """A consumer waiting on this watcher should wake up."""
@@ -282,13 +287,12 @@ class WatchStreamState:
             self._cancel(watcher)
             return []
         self.by_id[resp.watch_id] = watcher
-        if not self._same_history(watcher, resp):
-            return [watcher]
-        if watcher.revision == 0:
-            # Watching "from now": everything up to the creation revision is known.
-            watcher.revision = resp.revision
-            return [watcher]
-        return []
+        if self._same_history(watcher, resp):
+            watcher.created = True
+            if watcher.revision == 0:
+                # Watching "from now": everything up to the creation revision is known.
+                watcher.revision = resp.revision
+        return [watcher]
 
     def _on_stream_progress(self, resp: WatchResponse) -> list[WatcherState]:
         # The answer to a progress request: every synced watcher has seen up to here.

@@ -11,7 +11,7 @@ import grpc
 
 from . import codec
 from ._core import Call, Decision, Step
-from ._errors import AuthFailed, ClientClosed, EtcdError
+from ._errors import AuthFailed, ClientClosed, EtcdError, Timeout
 from ._watch import WATCH_METHOD, StreamStep, WatcherState, WatchSpec, WatchStreamState, stream_failure
 from .codec import EventBatch
 
@@ -83,16 +83,35 @@ class AsyncWatchStream:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
-    def open(self, spec: WatchSpec, max_buffered_events: int) -> AsyncWatcher:
-        """Start a watcher on the stream (starting the stream if needed)."""
+    async def open(self, spec: WatchSpec, max_buffered_events: int) -> AsyncWatcher:
+        """Start a watcher on the stream (starting the stream if needed) and wait until etcd created it.
+
+        Waiting means that a watch "from now" sees every change made after it returns,
+        and that a refused watch (permission denied, compacted) raises here.
+        """
         if self._closed:
             raise ClientClosed("the client is closed (make a new one)")
         watcher = WatcherState(spec, max_buffered_events)
-        self._wakeups[watcher] = asyncio.Event()
+        wakeup = self._wakeups[watcher] = asyncio.Event()
         self._state.add(watcher)
         self._flush()
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="etcdstream-watch")
+        timeout = self._client._core.timeout
+
+        async def started() -> None:
+            while not watcher.has_started():
+                wakeup.clear()
+                await wakeup.wait()
+
+        try:
+            await asyncio.wait_for(started(), timeout)
+        except asyncio.TimeoutError:
+            self.close_watcher(watcher)
+            raise Timeout(f"etcd at {self._client._core.endpoint} did not create the watch within {timeout:g} s "
+                          "(is etcd reachable? raise the client's timeout=)") from None
+        if watcher.error is not None and not watcher.responses:
+            raise watcher.error
         return AsyncWatcher(self, watcher)
 
     def request_progress(self) -> None:

@@ -12,7 +12,7 @@ import grpc
 
 from . import codec
 from ._core import Call, Decision, Step
-from ._errors import AuthFailed, ClientClosed, EtcdError
+from ._errors import AuthFailed, ClientClosed, EtcdError, Timeout
 from ._watch import WATCH_METHOD, StreamStep, WatcherState, WatchSpec, WatchStreamState, stream_failure
 from .codec import EventBatch
 
@@ -82,8 +82,13 @@ class WatchStream:
         self._closed = False
 
     def open(self, spec: WatchSpec, max_buffered_events: int) -> Watcher:
-        """Start a watcher on the stream (starting the stream if needed)."""
+        """Start a watcher on the stream (starting the stream if needed) and wait until etcd created it.
+
+        Waiting means that a watch "from now" sees every change made after it returns,
+        and that a refused watch (permission denied, compacted) raises here.
+        """
         watcher = WatcherState(spec, max_buffered_events)
+        timeout = self._client._core.timeout
         with self._cond:
             if self._closed:
                 raise ClientClosed("the client is closed (make a new one)")
@@ -92,6 +97,13 @@ class WatchStream:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="etcdstream-watch", daemon=True)
                 self._thread.start()
+            if not self._cond.wait_for(watcher.has_started, timeout):
+                self._state.remove(watcher)
+                self._flush()
+                raise Timeout(f"etcd at {self._client._core.endpoint} did not create the watch within {timeout:g} s "
+                              "(is etcd reachable? raise the client's timeout=)")
+            if watcher.error is not None and not watcher.responses:
+                raise watcher.error
         return Watcher(self, watcher)
 
     def request_progress(self) -> None:

@@ -1,0 +1,334 @@
+"""watchdir and watch against real etcd: one body for the blocking and the asyncio client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+from _clients import *  # noqa: F403
+
+import etcdstream
+from etcdstream import CompactedError, EventType, PermissionDenied, RevisionWentBackwards
+
+
+class AwaitableWatcher:
+    """A blocking Watcher whose get/close can be awaited like AsyncWatcher's (they block in place)."""
+
+    def __init__(self, watcher: etcdstream._watch_sync.Watcher) -> None:
+        self.watcher = watcher
+
+    @property
+    def revision(self) -> int:
+        return self.watcher.revision
+
+    async def get(self, timeout: float | None = None):
+        return self.watcher.get(timeout)
+
+    async def close(self) -> None:
+        self.watcher.close()
+
+
+async def open_watch(etcd, prefix, *, one_key=False, **kwargs):
+    """etcd.watchdir(...) (or watch) of either client, with awaitable get/close."""
+    if etcd.kind == "sync":
+        method = etcd.client.watch if one_key else etcd.client.watchdir
+        return AwaitableWatcher(method(prefix, **kwargs))
+    return await (etcd.watch if one_key else etcd.watchdir)(prefix, **kwargs)
+
+
+async def collect(watcher, count, timeout=10.0):
+    """The next `count` events of a watcher, in order (fails if they do not come in time)."""
+    events, revisions = [], []
+    deadline = time.monotonic() + timeout
+    while len(events) < count:
+        batch = await watcher.get(max(deadline - time.monotonic(), 0.01))
+        assert batch is not None, f"only {len(events)} of {count} events within {timeout} s: {events}"
+        events += [(e.type, e.key, e.value, e.mod_revision) for e in batch]
+        revisions.append(batch.revision)
+    assert revisions == sorted(revisions)
+    return events
+
+
+async def wait_for_revision(watcher, revision, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while watcher.revision < revision:
+        assert time.monotonic() < deadline, f"watcher at {watcher.revision}, expected {revision}"
+        await watcher.get(0.1)
+
+
+def test_watchdir_delivers_every_change_in_order(run, etcd_server, fresh_prefix):
+    p = fresh_prefix.encode()
+
+    async def body(etcd):
+        watcher = await open_watch(etcd, fresh_prefix, prev_kv=True)
+        first = (await etcd.put(p + b"a", b"1")).revision
+        await etcd.put(p + b"b", "2")
+        await etcd.put(p + b"a", b"3")
+        await etcd.txn([], [etcdstream.Put(p + b"c", b"4"), etcdstream.Delete(p + b"b")])
+        await etcd.put(b"/elsewhere", b"x")
+        await etcd.delete(p + b"a")
+        events = await collect(watcher, 6)
+        assert events == [
+            (EventType.PUT, p + b"a", b"1", first),
+            (EventType.PUT, p + b"b", b"2", first + 1),
+            (EventType.PUT, p + b"a", b"3", first + 2),
+            (EventType.PUT, p + b"c", b"4", first + 3),
+            (EventType.DELETE, p + b"b", b"", first + 3),
+            (EventType.DELETE, p + b"a", b"", first + 5),
+        ]
+        assert watcher.revision == first + 5
+        await watcher.close()
+
+    run(body, etcd_server.endpoint)
+
+
+def test_prev_kv(run, etcd_server, fresh_prefix):
+    p = fresh_prefix.encode()
+
+    async def body(etcd):
+        start = (await etcd.put(p + b"k", b"0")).revision
+        await etcd.put(p + b"k", b"1")
+        await etcd.delete(p + b"k")
+        watcher = await open_watch(etcd, fresh_prefix, start_revision=start + 1, prev_kv=True)
+        batch = await watcher.get(5)
+        assert [(e.type, e.value, e.prev_kv.value) for e in batch] == [
+            (EventType.PUT, b"1", b"0"),
+            (EventType.DELETE, b"", b"1"),
+        ]
+        await watcher.close()
+
+    run(body, etcd_server.endpoint)
+
+
+def test_coalesced_batch_keeps_the_last_event_per_key(run, etcd_server, fresh_prefix):
+    p = fresh_prefix.encode()
+
+    async def body(etcd):
+        start = (await etcd.put(p + b"k", b"0")).revision
+        for i in range(1, 20):
+            await etcd.put(p + b"k", b"%d" % i)
+        await etcd.delete(p + b"k")
+        await etcd.put(p + b"j", b"last")
+        watcher = await open_watch(etcd, fresh_prefix, start_revision=start, coalesce=True)
+        events = []
+        while not events or events[-1][1] != p + b"j":
+            events += [(e.type, e.key, e.value) for e in await watcher.get(5)]
+        # Catch-up may split the range into batches; within each, a key appears once.
+        assert events[-2:] == [(EventType.DELETE, p + b"k", b""), (EventType.PUT, p + b"j", b"last")]
+        assert len(events) < 21
+        await watcher.close()
+
+    run(body, etcd_server.endpoint)
+
+
+def test_watch_one_key_and_from_a_readdir_revision(run, etcd_server, fresh_prefix):
+    p = fresh_prefix.encode()
+
+    async def body(etcd):
+        await etcd.put(p + b"a", b"before")
+        snapshot = await etcd.readdir(p)
+        await etcd.put(p + b"a", b"after")
+        await etcd.put(p + b"ab", b"other key")
+        await etcd.put(p + b"a", b"again")
+        key_watcher = await open_watch(etcd, p + b"a", one_key=True, start_revision=snapshot.revision + 1)
+        assert [e[2] for e in await collect(key_watcher, 2)] == [b"after", b"again"]
+        dir_watcher = await open_watch(etcd, p, start_revision=snapshot.revision + 1)
+        assert [e[2] for e in await collect(dir_watcher, 3)] == [b"after", b"other key", b"again"]
+        await key_watcher.close()
+        await dir_watcher.close()
+
+    run(body, etcd_server.endpoint)
+
+
+def test_resumes_after_etcd_restarts_without_loss_or_repeat(run, make_etcd_server):
+    server = make_etcd_server(name="restart")
+
+    async def body(etcd):
+        watcher = await open_watch(etcd, "/r/")
+        for i in range(5):
+            await etcd.put(f"/r/{i}", str(i))
+        seen = await collect(watcher, 5)
+        server.kill()
+        server.start()
+        for i in range(5, 10):
+            await etcd.put(f"/r/{i}", str(i))
+        seen += await collect(watcher, 5, timeout=20)
+        assert [e[1] for e in seen] == [f"/r/{i}".encode() for i in range(10)]
+        revisions = [e[3] for e in seen]
+        assert revisions == sorted(set(revisions))
+        await watcher.close()
+
+    run(body, server.endpoint)
+
+
+def test_compacted_start_revision_raises_compacted_error(run, etcd_server, fresh_prefix):
+    async def body(etcd):
+        first = (await etcd.put(fresh_prefix + "k", "1")).revision
+        latest = (await etcd.put(fresh_prefix + "k", "2")).revision
+        etcd_server.etcdctl("compact", str(latest))
+        with pytest.raises(CompactedError) as caught:
+            watcher = await open_watch(etcd, fresh_prefix, start_revision=first)
+            await watcher.get(10)
+        assert caught.value.compact_revision >= latest
+        assert "read the prefix again" in str(caught.value)
+
+    run(body, etcd_server.endpoint)
+
+
+def test_permission_denied_watch_fails_instead_of_hanging(run, etcd_auth):
+    async def body(etcd):
+        with pytest.raises(PermissionDenied):
+            await open_watch(etcd, "/secret/")
+        allowed = await open_watch(etcd, "/readonly/")
+        assert await allowed.get(0.5) is None  # created, quiet, alive
+        await allowed.close()
+
+    run(body, etcd_auth.endpoint, username="reader", password=etcd_auth.reader_password)
+
+
+def test_watch_survives_token_expiry(run, make_etcd_server):
+    server = make_etcd_server(name="ttl", auth=True, auth_token_ttl=1)
+
+    async def body(etcd):
+        first = await open_watch(etcd, "/a/")
+        await etcd.put("/a/1", "1")
+        assert len(await collect(first, 1)) == 1
+        await asyncio.sleep(3)  # the token has expired: new watches need a new one
+        second = await open_watch(etcd, "/b/")
+        await etcd.put("/b/1", "1")
+        await etcd.put("/a/2", "2")
+        assert [e[1] for e in await collect(second, 1)] == [b"/b/1"]
+        assert [e[1] for e in await collect(first, 1)] == [b"/a/2"]
+        await first.close()
+        await second.close()
+
+    run(body, server.endpoint, username="root", password=server.root_password)
+
+
+def test_progress_advances_a_quiet_watcher(run, etcd_server, fresh_prefix):
+    async def body(etcd):
+        watcher = await open_watch(etcd, fresh_prefix)
+        await watcher.get(0.3)
+        latest = (await etcd.put("/somewhere/else", "x")).revision
+        progress = etcd.request_progress()
+        if progress is not None:  # the blocking client's methods are wrapped as coroutines
+            await progress
+        await wait_for_revision(watcher, latest)
+        await watcher.close()
+
+    run(body, etcd_server.endpoint)
+
+
+def test_a_slow_watcher_does_not_hold_up_a_fast_one(run, etcd_server, fresh_prefix):
+    p = fresh_prefix.encode()
+
+    async def body(etcd):
+        slow = await open_watch(etcd, fresh_prefix, max_buffered_events=10)
+        fast = await open_watch(etcd, fresh_prefix)
+        await fast.get(0.3)
+        for i in range(100):
+            await etcd.put(p + b"%03d" % i, b"v")
+        assert len(await collect(fast, 100)) == 100
+        # The slow one was paused at its bound and resumes from where it stopped.
+        events = await collect(slow, 100, timeout=20)
+        assert [e[1] for e in events] == [p + b"%03d" % i for i in range(100)]
+        await slow.close()
+        await fast.close()
+
+    run(body, etcd_server.endpoint)
+
+
+def test_fragmented_responses_are_joined(run, make_etcd_server):
+    server = make_etcd_server(name="fragments", extra_args=["--max-request-bytes=4096"])
+
+    async def body(etcd):
+        watcher = await open_watch(etcd, "/f/", prev_kv=True)
+        puts = [etcdstream.Put(f"/f/{i}", b"x" * 900) for i in range(4)]
+        await etcd.txn([], puts)
+        await etcd.txn([], puts)  # with prev_kv, ~7 KB of events at one revision
+        events = await collect(watcher, 8)
+        assert len({e[3] for e in events[4:]}) == 1
+
+    run(body, server.endpoint)
+
+
+def test_another_cluster_behind_the_same_address_is_detected(run, make_etcd_server):
+    first = make_etcd_server(name="first")
+
+    async def body(etcd):
+        watcher = await open_watch(etcd, "/c/")
+        await etcd.put("/c/1", "1")
+        await collect(watcher, 1)
+        first.stop()
+        other = make_etcd_server(name="other", client_port=int(first.endpoint.rsplit(":", 1)[1]))
+        other.etcdctl("put", "/c/2", "2")
+        with pytest.raises(RevisionWentBackwards):
+            await watcher.get(20)
+
+    run(body, first.endpoint)
+
+
+def test_bad_watch_arguments_fail_before_any_call(run, etcd_server):
+    async def body(etcd):
+        with pytest.raises(ValueError):
+            await open_watch(etcd, "/x/", start_revision=0)
+        with pytest.raises(TypeError):
+            await open_watch(etcd, 5)
+        with pytest.raises(ValueError):
+            await open_watch(etcd, "", one_key=True)
+        with pytest.raises(ValueError):
+            await open_watch(etcd, "/x/", max_buffered_events=0)
+
+    run(body, etcd_server.endpoint)
+
+
+def _watch_streams(server) -> int:
+    for line in server.metrics().splitlines():
+        if line.startswith("etcd_debugging_mvcc_watch_stream_total "):
+            return int(float(line.split()[1]))
+    raise AssertionError("etcd_debugging_mvcc_watch_stream_total not in /metrics")
+
+
+def _connections_to(port: int) -> int:
+    """This process's established TCP connections to port (etcd also connects to itself, for its gateway)."""
+    own_sockets = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            own_sockets.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in list(f)[1:]:
+                fields = line.split()
+                remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+                if fields[3] == "01" and remote_port == port and fields[9] in own_sockets:
+                    count += 1
+    return count
+
+
+def test_a_thousand_watches_and_key_calls_share_one_connection(run, make_etcd_server):
+    server = make_etcd_server(name="many")
+    port = int(server.endpoint.rsplit(":", 1)[1])
+
+    async def body(etcd):
+        watchers = [await open_watch(etcd, f"/m/{i}/") for i in range(1000)]
+        await etcd.put("/m/999/k", "v")
+        assert [e[1] for e in await collect(watchers[999], 1)] == [b"/m/999/k"]
+        await etcd.get("/m/1/k")
+        assert _watch_streams(server) == 1
+        assert _connections_to(port) == 1
+        for watcher in watchers[:500]:
+            await watcher.close()
+        await etcd.put("/m/0/k", "v")
+        await etcd.put("/m/500/k", "v")
+        assert [e[1] for e in await collect(watchers[500], 1)] == [b"/m/500/k"]
+        for watcher in watchers[500:]:
+            await watcher.close()
+
+    run(body, server.endpoint)
