@@ -1,0 +1,133 @@
+"""Mirror and AsyncMirror against real etcd: the copy equals `etcdctl get --prefix` at its revision."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import random
+import threading
+
+import pytest
+from _clients import *  # noqa: F403
+
+import etcdstream
+from etcdstream import EventType
+
+
+def etcdctl_prefix(server, prefix: str, revision: int) -> dict[bytes, tuple[bytes, int]]:
+    """key -> (value, mod_revision) of every key under prefix at revision, as etcdctl reads them."""
+    out = server.etcdctl("get", prefix, "--prefix", f"--rev={revision}", "-w", "json").stdout
+    kvs = json.loads(out).get("kvs", [])
+    return {base64.b64decode(kv["key"]): (base64.b64decode(kv.get("value", "")), int(kv["mod_revision"])) for kv in kvs}
+
+
+class MirrorOf:
+    """Mirror (blocking, waited on in place) or AsyncMirror behind one awaitable interface."""
+
+    def __init__(self, etcd, prefix):
+        if etcd.kind == "sync":
+            self.mirror = etcdstream.Mirror(etcd.client, prefix)
+        else:
+            self.mirror = etcdstream.AsyncMirror(etcd, prefix)
+        self.batches = []
+        self.mirror.on_change(lambda batch, resync: self.batches.append((batch, resync)))
+
+    async def wait_synced(self, timeout=10):
+        result = self.mirror.wait_synced(timeout)
+        return (await result) if asyncio.iscoroutine(result) else result
+
+    async def wait_revision(self, revision, timeout=10):
+        result = self.mirror.wait_revision(revision, timeout)
+        return (await result) if asyncio.iscoroutine(result) else result
+
+    async def close(self):
+        result = self.mirror.close()
+        if asyncio.iscoroutine(result):
+            await result
+
+
+def content(mirror) -> dict[bytes, tuple[bytes, int]]:
+    snapshot = mirror.snapshot()
+    return {kv.key: (kv.value, kv.mod_revision) for kv in snapshot.kvs}
+
+
+def test_mirror_follows_puts_deletes_txns_and_lease_expiry(run, etcd_server, fresh_prefix):
+    p = fresh_prefix.encode()
+    rng = random.Random(20261127)
+
+    async def body(etcd):
+        for i in range(50):
+            await etcd.put(p + b"%02d" % i, b"initial")
+        mirror = MirrorOf(etcd, p)
+        assert await mirror.wait_synced()
+        assert len(mirror.mirror) == 50
+        lease = await etcd.grant(1)
+        await etcd.put(p + b"leased", b"short-lived", lease=lease)
+        revision = 0
+        for step in range(200):
+            key = p + b"%02d" % rng.randrange(60)
+            action = rng.random()
+            if action < 0.6:
+                revision = (await etcd.put(key, b"v%d" % step)).revision
+            elif action < 0.85:
+                await etcd.delete(key)
+            else:
+                other = p + b"%02d" % rng.randrange(60)
+                revision = (await etcd.txn([], [etcdstream.Put(key, b"t%d" % step), etcdstream.Delete(other)])).revision
+        await asyncio.sleep(3)  # the lease expires: its key is deleted by etcd itself
+        revision = (await etcd.put(p + b"last", b"x")).revision
+        assert await mirror.wait_revision(revision)
+        assert p + b"leased" not in mirror.mirror
+        assert content(mirror.mirror) == etcdctl_prefix(etcd_server, fresh_prefix, mirror.mirror.revision)
+        assert mirror.mirror.resyncs == 0
+        assert mirror.batches[0][1] is False and len(mirror.batches[0][0]) == 50  # the first full read
+        await mirror.close()
+
+    run(body, etcd_server.endpoint)
+
+
+def test_mirror_reads_again_when_the_cluster_changes(run, make_etcd_server):
+    first = make_etcd_server(name="first")
+
+    async def body(etcd):
+        await etcd.put("/m/kept", "same")
+        await etcd.put("/m/gone", "old")
+        mirror = MirrorOf(etcd, "/m/")
+        assert await mirror.wait_synced()
+        first.stop()
+        other = make_etcd_server(name="other", client_port=int(first.endpoint.rsplit(":", 1)[1]))
+        other.etcdctl("put", "/m/kept", "same")
+        other.etcdctl("put", "/m/new", "fresh")
+        for _ in range(200):
+            if mirror.mirror.resyncs:
+                break
+            await asyncio.sleep(0.1)
+        assert mirror.mirror.resyncs == 1
+        assert {k: v for k, (v, _) in content(mirror.mirror).items()} == {b"/m/kept": b"same", b"/m/new": b"fresh"}
+        batch, resync = mirror.batches[-1]
+        assert resync
+        # /m/kept is the same KeyValue in both histories (same value, same revisions).
+        assert {(e.type, e.key) for e in batch} == {(EventType.PUT, b"/m/new"), (EventType.DELETE, b"/m/gone")}
+        await mirror.close()
+
+    run(body, first.endpoint)
+
+
+def test_mirror_threads_end_on_close(etcd_server, fresh_prefix):
+    before = threading.active_count()
+    with etcdstream.Client(etcd_server.endpoint) as client:
+        with etcdstream.Mirror(client, fresh_prefix) as mirror:
+            assert mirror.wait_synced(10)
+            client.put(fresh_prefix + "k", "v")
+            changes = mirror.changes(timeout=5)
+            batch, resync = next(changes)  # the first full read
+            batch, resync = next(changes)
+            assert [e.key for e in batch] == [(fresh_prefix + "k").encode()] and not resync
+    assert threading.active_count() <= before
+
+
+def test_mirror_of_an_unknown_type_fails_early(etcd_server):
+    with etcdstream.Client(etcd_server.endpoint) as client:
+        with pytest.raises(TypeError):
+            etcdstream.Mirror(client, 42)
