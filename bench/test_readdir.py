@@ -21,10 +21,10 @@ import pytest
 from corpus import KEY_FORMAT, route_value
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from _testbase import EtcdServer  # noqa: E402
+from _testbase import EtcdServer
 
-import etcdstream  # noqa: E402
-from etcdstream import Put  # noqa: E402
+import etcdstream
+from etcdstream import Put
 
 N_KEYS = 100_000
 PREFIX = "/apisix/routes/"

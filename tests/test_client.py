@@ -8,7 +8,7 @@ import time
 
 import grpc
 import pytest
-from _clients import *  # noqa: F403  (the run/client_kind fixtures)
+from _clients import *
 from _clients import connect, keepers_running
 
 import etcdstream

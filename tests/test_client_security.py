@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from _clients import *  # noqa: F403  (the run/client_kind fixtures)
+from _clients import *
 from _testbase import READONLY_PREFIX
 
 import etcdstream

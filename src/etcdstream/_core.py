@@ -45,7 +45,17 @@ from ._errors import (
     Timeout,
 )
 from ._keys import Key, prefix_range, to_bytes
-from ._results import Deleted, Lease, LeaseInfo, Member, PutResult, Snapshot, Status, TxnResult, Version
+from ._results import (
+    Deleted,
+    Lease,
+    LeaseInfo,
+    Member,
+    PutResult,
+    Snapshot,
+    Status,
+    TxnResult,
+    Version,
+)
 from ._txn import Compare, Delete, Get, Put
 from .codec import KeyValue
 
@@ -477,7 +487,7 @@ def time_to_live(lease: Lease | int, *, keys: bool = False, timeout: float | Non
 def leases(*, timeout: float | None = None) -> Operation[list[int]]:
     """The ids of every live lease."""
     request = _proto.LeaseLeasesRequest().SerializeToString()
-    decode = lambda raw: [int(lease.ID) for lease in _parse(_proto.LeaseLeasesResponse, raw).leases]  # noqa: E731
+    decode = lambda raw: [int(lease.ID) for lease in _parse(_proto.LeaseLeasesResponse, raw).leases]
     return _single(Call(_LEASE_LEASES, request, check_timeout(timeout)), decode)
 
 

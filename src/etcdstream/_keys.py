@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Union
+from typing import TypeAlias
 
-Key = Union[str, bytes]  #: a key or value: str (encoded as UTF-8) or bytes
+Key: TypeAlias = str | bytes  #: a key or value: str (encoded as UTF-8) or bytes
 
 
 def to_bytes(name: str, value: object, *, allow_empty: bool = True) -> bytes:

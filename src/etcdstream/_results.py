@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Self
 
 from .codec import KeyValue
 
@@ -30,7 +31,7 @@ class Deleted(int):
 
     prev_kvs: list[KeyValue]
 
-    def __new__(cls, deleted: int, prev_kvs: list[KeyValue] | None = None) -> Deleted:
+    def __new__(cls, deleted: int, prev_kvs: list[KeyValue] | None = None) -> Self:
         self = super().__new__(cls, deleted)
         self.prev_kvs = prev_kvs or []
         return self
