@@ -244,7 +244,7 @@ def test_fragmented_responses_are_joined(run, make_etcd_server):
     server = make_etcd_server(name="fragments", extra_args=["--max-request-bytes=4096"])
 
     async def body(etcd):
-        watcher = await open_watch(etcd, "/f/", prev_kv=True)
+        watcher = await open_watch(etcd, "/f/", prev_kv=True, fragment=True)
         puts = [etcdstream.Put(f"/f/{i}", b"x" * 900) for i in range(4)]
         await etcd.txn([], puts)
         await etcd.txn([], puts)  # with prev_kv, ~7 KB of events at one revision

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
@@ -292,14 +292,14 @@ class AsyncClient:
     # --- watches ---
 
     async def watchdir(self, prefix: Key, *, start_revision: int | None = None, prev_kv: bool = False,
-                       progress_notify: bool = True, coalesce: bool = False,
+                       progress_notify: bool = True, coalesce: bool = False, fragment: bool = False,
                        max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS) -> AsyncWatcher:
         """Watch every key under prefix: an async iterator of EventBatch (see Client.watchdir).
 
         Returns once etcd created the watch; every watcher shares one gRPC stream.
         """
         spec = watch_spec(prefix, prefix=True, start_revision=start_revision, prev_kv=prev_kv,
-                          progress_notify=progress_notify, coalesce=coalesce)
+                          progress_notify=progress_notify, coalesce=coalesce, fragment=fragment)
         return await self._watch_stream().open(spec, check_max_buffered_events(max_buffered_events))
 
     async def watch(self, key: Key, *, start_revision: int | None = None, prev_kv: bool = False,
@@ -335,7 +335,7 @@ class AsyncClient:
         if connection is not None:
             await connection.channel.close()
 
-    async def __aenter__(self) -> Self:
+    async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -42,6 +42,7 @@ from ._errors import (
     NoLeader,
     PermissionDenied,
     RequestTooLarge,
+    RevisionWentBackwards,
     Timeout,
 )
 from ._keys import Key, prefix_range, to_bytes
@@ -419,19 +420,27 @@ def readdir(
     def run() -> Operation[Snapshot]:
         nonlocal start, pinned
         kvs: list[KeyValue] = []
+        first = None
         while True:
             request = codec.encode_range_request(start, end, limit=page_size, revision=pinned, keys_only=keys_only)
             page = codec.decode_range_response((yield Call(_RANGE, request, timeout)))
-            if not pinned:
-                # Later pages read at the first page's revision: a consistent snapshot while writers run.
-                pinned = page.revision
+            if first is None:
+                first = page
+                if not pinned:
+                    # Later pages read at the first page's revision: a consistent snapshot while writers run.
+                    pinned = page.revision
+            elif page.cluster_id != first.cluster_id:
+                raise RevisionWentBackwards(
+                    f"the cluster behind the endpoints changed while reading {prefix!r} (cluster id "
+                    f"{first.cluster_id:x} -> {page.cluster_id:x}): read it again"
+                )
             page_kvs = page.kvs
             if kvs:
                 kvs.extend(page_kvs)
             else:
                 kvs = page_kvs
             if not page.more or not page_kvs:
-                return Snapshot(pinned, kvs)
+                return Snapshot(pinned, kvs, first.cluster_id, first.member_id)
             start = page_kvs[-1].key + b"\0"  # the smallest key after the last one
 
     return run()

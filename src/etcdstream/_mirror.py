@@ -18,6 +18,7 @@ from ._errors import ClientClosed, CompactedError, ConnectionFailed, EtcdError, 
 from ._keys import Key, to_bytes
 from ._results import Snapshot
 from ._types import EventType
+from ._watch import DEFAULT_MAX_BUFFERED_EVENTS, WatchSpec, watch_spec
 from .codec import Event, EventBatch, KeyValue
 
 if TYPE_CHECKING:
@@ -68,6 +69,13 @@ class _MirrorBase(Mapping[bytes, KeyValue]):
     """The read-only mapping side, shared by Mirror and AsyncMirror."""
 
     _state: MirrorState
+    _prefix: bytes
+    _coalesce: bool
+
+    def _watch_spec(self, snapshot: Snapshot) -> WatchSpec:
+        # The watch continues the snapshot: from its revision + 1, in its history.
+        return watch_spec(self._prefix, prefix=True, start_revision=snapshot.revision + 1, prev_kv=False,
+                          progress_notify=True, coalesce=self._coalesce)
 
     def __getitem__(self, key: Key) -> KeyValue:
         return self._state.data[to_bytes("key", key)]
@@ -195,10 +203,14 @@ class Mirror(_MirrorBase):
                     self._publish(changes, resync)
                     if self._closed:
                         return
-                    self._watcher = watcher = self._client.watchdir(
-                        self._prefix, start_revision=snapshot.revision + 1, coalesce=self._coalesce
-                    )
                 try:
+                    watcher = self._client._watch_stream().open(
+                        self._watch_spec(snapshot), DEFAULT_MAX_BUFFERED_EVENTS, after=snapshot
+                    )
+                    with self._cond:
+                        self._watcher = watcher
+                        if self._closed:
+                            watcher.close()
                     for batch in watcher:
                         with self._cond:
                             self._state.apply(batch)
@@ -314,10 +326,10 @@ class AsyncMirror(_MirrorBase):
                 snapshot = await self._read_prefix()
                 resync = self._state.synced
                 self._publish(self._state.load(snapshot), resync)
-                self._watcher = watcher = await self._client.watchdir(
-                    self._prefix, start_revision=snapshot.revision + 1, coalesce=self._coalesce
-                )
                 try:
+                    self._watcher = watcher = await self._client._watch_stream().open(
+                        self._watch_spec(snapshot), DEFAULT_MAX_BUFFERED_EVENTS, after=snapshot
+                    )
                     async for batch in watcher:
                         self._state.apply(batch)
                         self._publish(batch, False)

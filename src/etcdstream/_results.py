@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Self
 
 from .codec import KeyValue
 
@@ -12,10 +11,16 @@ __all__ = ["Deleted", "Lease", "LeaseInfo", "Member", "PutResult", "Snapshot", "
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A consistent copy of a prefix: every key in `kvs` (sorted by key) as of `revision`."""
+    """A consistent copy of a prefix: every key in `kvs` (sorted by key) as of `revision`.
+
+    cluster_id and member_id say which cluster (and member) it was read from:
+    a watch that continues it must see the same history.
+    """
 
     revision: int
     kvs: list[KeyValue]
+    cluster_id: int = 0
+    member_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +36,7 @@ class Deleted(int):
 
     prev_kvs: list[KeyValue]
 
-    def __new__(cls, deleted: int, prev_kvs: list[KeyValue] | None = None) -> Self:
+    def __new__(cls, deleted: int, prev_kvs: list[KeyValue] | None = None) -> Deleted:
         self = super().__new__(cls, deleted)
         self.prev_kvs = prev_kvs or []
         return self

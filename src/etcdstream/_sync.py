@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
@@ -315,19 +315,23 @@ class Client:
     # --- watches ---
 
     def watchdir(self, prefix: Key, *, start_revision: int | None = None, prev_kv: bool = False,
-                 progress_notify: bool = True, coalesce: bool = False,
+                 progress_notify: bool = True, coalesce: bool = False, fragment: bool = False,
                  max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS) -> Watcher:
         """Watch every key under prefix: an iterator of EventBatch (all events ready at that moment).
 
         start_revision: the first revision to see (after readdir at R: R + 1); None: from now.
-        coalesce=True keeps only the last event of each key in a batch. Every watcher
+        coalesce=True keeps only the last event of each key in a batch. fragment=True asks
+        etcd to split responses larger than its request limit (they are joined again before
+        delivery); off by default because etcd 3.5 builds fragments in quadratic time (a
+        20,000-event catch-up took 3.6 s instead of 0.15 s) and the client's receive limit
+        is lifted anyway. Every watcher
         of the client shares one gRPC stream; it reconnects and resumes by itself.
         Returns once etcd created the watch (a refused one raises here).
         A watcher holding max_buffered_events unread events is paused on the server
         and resumed from where it stopped once read (a slow consumer loses nothing).
         """
         spec = watch_spec(prefix, prefix=True, start_revision=start_revision, prev_kv=prev_kv,
-                          progress_notify=progress_notify, coalesce=coalesce)
+                          progress_notify=progress_notify, coalesce=coalesce, fragment=fragment)
         return self._watch_stream().open(spec, check_max_buffered_events(max_buffered_events))
 
     def watch(self, key: Key, *, start_revision: int | None = None, prev_kv: bool = False,
@@ -364,7 +368,7 @@ class Client:
         if connection is not None:
             connection.channel.close()
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -23,6 +23,7 @@ from ._core import error_from_rpc
 from ._endpoints import Endpoint
 from ._errors import AuthFailed, CompactedError, ConnectionFailed, EtcdError, PermissionDenied, RevisionWentBackwards, Timeout, WatchCanceled
 from ._keys import Key, prefix_range, to_bytes
+from ._results import Snapshot
 from .codec import EventBatch, WatchResponse
 
 WATCH_METHOD = _proto.method_path("Watch", "Watch")
@@ -42,6 +43,7 @@ class WatchSpec:
     prev_kv: bool
     progress_notify: bool
     coalesce: bool
+    fragment: bool
 
 
 def watch_spec(
@@ -52,6 +54,7 @@ def watch_spec(
     prev_kv: bool,
     progress_notify: bool,
     coalesce: bool,
+    fragment: bool = False,
 ) -> WatchSpec:
     """Check a watch's arguments (before any I/O) and return its spec."""
     key_bytes = to_bytes("prefix" if prefix else "key", key, allow_empty=prefix)
@@ -60,7 +63,8 @@ def watch_spec(
     ):
         raise ValueError(f"start_revision must be an int >= 1 (or None for now), got {start_revision!r}")
     start, end = prefix_range(key_bytes) if prefix else (key_bytes, b"")
-    return WatchSpec(start, end, start_revision or 0, bool(prev_kv), bool(progress_notify), bool(coalesce))
+    return WatchSpec(start, end, start_revision or 0, bool(prev_kv), bool(progress_notify), bool(coalesce),
+                     bool(fragment))
 
 
 def check_max_buffered_events(value: object) -> int:
@@ -99,7 +103,7 @@ def stream_failure(code: grpc.StatusCode | None, details: str | None, endpoint: 
 class WatcherState:
     """One watcher: its position in the history, its buffer, its fate."""
 
-    def __init__(self, spec: WatchSpec, max_buffered_events: int) -> None:
+    def __init__(self, spec: WatchSpec, max_buffered_events: int, after: Snapshot | None = None) -> None:
         self.spec = spec
         # Everything up to `revision` has been buffered; 0 until known.
         self.revision = spec.start_revision - 1 if spec.start_revision else 0
@@ -111,9 +115,10 @@ class WatcherState:
         self.paused = False
         self.error: EtcdError | None = None
         self.closed = False
-        self.cluster_id = 0
-        self.member_id = 0
-        self.member_revision = 0
+        # The history seen so far; a watch continuing a snapshot starts from the snapshot's.
+        self.cluster_id = after.cluster_id if after else 0
+        self.member_id = after.member_id if after else 0
+        self.member_revision = after.revision if after else 0
         self.reauthenticated = False
         self.created = False
 
@@ -243,7 +248,7 @@ class WatchStreamState:
                 start_revision=watcher.next_revision,
                 prev_kv=spec.prev_kv,
                 progress_notify=spec.progress_notify,
-                fragment=True,
+                fragment=spec.fragment,
                 watch_id=next(self._ids),
             )
         )

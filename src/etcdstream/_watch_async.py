@@ -12,6 +12,7 @@ import grpc
 from . import codec
 from ._core import Call, Decision, Step
 from ._errors import AuthFailed, ClientClosed, EtcdError, Timeout
+from ._results import Snapshot
 from ._watch import WATCH_METHOD, StreamStep, WatcherState, WatchSpec, WatchStreamState, stream_failure
 from .codec import EventBatch
 
@@ -83,15 +84,16 @@ class AsyncWatchStream:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
-    async def open(self, spec: WatchSpec, max_buffered_events: int) -> AsyncWatcher:
+    async def open(self, spec: WatchSpec, max_buffered_events: int, after: Snapshot | None = None) -> AsyncWatcher:
         """Start a watcher on the stream (starting the stream if needed) and wait until etcd created it.
 
         Waiting means that a watch "from now" sees every change made after it returns,
         and that a refused watch (permission denied, compacted) raises here.
+        after: the snapshot this watch continues (its history must be the snapshot's).
         """
         if self._closed:
             raise ClientClosed("the client is closed (make a new one)")
-        watcher = WatcherState(spec, max_buffered_events)
+        watcher = WatcherState(spec, max_buffered_events, after)
         wakeup = self._wakeups[watcher] = asyncio.Event()
         self._state.add(watcher)
         self._flush()

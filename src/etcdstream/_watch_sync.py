@@ -13,6 +13,7 @@ import grpc
 from . import codec
 from ._core import Call, Decision, Step
 from ._errors import AuthFailed, ClientClosed, EtcdError, Timeout
+from ._results import Snapshot
 from ._watch import WATCH_METHOD, StreamStep, WatcherState, WatchSpec, WatchStreamState, stream_failure
 from .codec import EventBatch
 
@@ -81,13 +82,14 @@ class WatchStream:
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def open(self, spec: WatchSpec, max_buffered_events: int) -> Watcher:
+    def open(self, spec: WatchSpec, max_buffered_events: int, after: Snapshot | None = None) -> Watcher:
         """Start a watcher on the stream (starting the stream if needed) and wait until etcd created it.
 
         Waiting means that a watch "from now" sees every change made after it returns,
         and that a refused watch (permission denied, compacted) raises here.
+        after: the snapshot this watch continues (its history must be the snapshot's).
         """
-        watcher = WatcherState(spec, max_buffered_events)
+        watcher = WatcherState(spec, max_buffered_events, after)
         timeout = self._client._core.timeout
         with self._cond:
             if self._closed:
