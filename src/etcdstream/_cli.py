@@ -80,8 +80,8 @@ class CommandFailed(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        # One line, like every other expected failure; the usage is one --help away.
+        self.exit(EXIT_USAGE, f"etcdstream: error: {message} (see {self.prog} --help)\n")
 
 
 # --- output ---
@@ -155,7 +155,7 @@ class Output:
         rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
         self.line(rule)
         for n, row in enumerate(cells):
-            self.line("|" + "|".join(f" {c.ljust(w)} " for c, w in zip(row, widths)) + "|")
+            self.line("|" + "|".join(f" {c.ljust(w)} " for c, w in zip(row, widths, strict=True)) + "|")
             if n == 0:
                 self.line(rule)
         self.line(rule)
@@ -606,9 +606,11 @@ def _common_options(defaults: bool) -> argparse.ArgumentParser:
     group = parser.add_argument_group("connection (environment: ETCDSTREAM_ENDPOINTS, ETCDSTREAM_CACERT, ...)")
     group.add_argument("--endpoints", default=d(None), metavar="HOST:PORT[,...]",
                        help=f"etcd client URLs, comma separated (default {_DEFAULT_ENDPOINTS})")
-    group.add_argument("--cacert", dest="cacert_file", default=d(None), metavar="FILE", help="verify the server with this CA (TLS)")
+    group.add_argument("--cacert", dest="cacert_file", default=d(None), metavar="FILE",
+                       help="verify the server with this CA (TLS)")
     group.add_argument("--cert", dest="cert_file", default=d(None), metavar="FILE", help="client certificate (mTLS)")
-    group.add_argument("--key", dest="key_file", default=d(None), metavar="FILE", help="client certificate's key (mTLS)")
+    group.add_argument("--key", dest="key_file", default=d(None), metavar="FILE",
+                       help="client certificate's key (mTLS)")
     group.add_argument("--user", default=d(None), metavar="NAME[:PASSWORD]", help="etcd user (and password)")
     group.add_argument("--password", default=d(None), help="the user's password (else asked for on a terminal)")
     group.add_argument("--timeout", default=d(None), type=_positive_float, metavar="SECONDS",
@@ -736,9 +738,48 @@ def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _silence_grpc_logs() -> Callable[[], None]:
+    """Point fd 2 at /dev/null and sys.stderr at a copy of the real one; return the undo.
+
+    grpc's C core logs to fd 2 (a TLS handshake failure at INFO, on top of the
+    error the CLI reports), at a level it took from GRPC_VERBOSITY when grpc was
+    imported, before main() ran. A GRPC_VERBOSITY the user set is respected.
+    """
+    if os.environ.get("GRPC_VERBOSITY"):
+        return lambda: None
+    original = sys.stderr
+    try:
+        original.flush()
+        copy = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except (OSError, ValueError):
+        return lambda: None
+    sys.stderr = os.fdopen(copy, "w", buffering=1, encoding=original.encoding or "utf-8",
+                           errors="backslashreplace")
+
+    def undo() -> None:
+        replacement = sys.stderr
+        sys.stderr = original
+        replacement.flush()
+        os.dup2(replacement.fileno(), 2)
+        replacement.close()
+
+    return undo
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line (argv: without the program name; default sys.argv[1:]); return the exit code."""
     args = build_parser().parse_args(argv)
+    restore_stderr = _silence_grpc_logs()
+    try:
+        return _main(args)
+    finally:
+        restore_stderr()
+
+
+def _main(args: argparse.Namespace) -> int:
     out = Output(args.write_out or ("json" if args.command == "watch" else "simple"))
     if args.command == "watch" and out.format == "table":
         _error("watch prints json (one object per line) or simple, not table")

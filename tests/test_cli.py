@@ -1,0 +1,387 @@
+"""The `etcdstream` command line, run as a subprocess (`python -m etcdstream`) against real etcd."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from _testbase.server import free_port
+
+
+def _env(**extra: str) -> dict[str, str]:
+    # No ETCDSTREAM_* from the caller, no proxy for loopback.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("ETCDSTREAM_") and k.lower() not in ("http_proxy", "https_proxy", "grpc_proxy")}
+    env.update(extra)
+    return env
+
+
+def cli(*args: str | bytes, server=None, user: str | None = None, env: dict[str, str] | None = None,
+        input: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run `python -m etcdstream [--endpoints server] args...` and return its result (text)."""
+    command: list[str | bytes] = [sys.executable, "-m", "etcdstream"]
+    if server is not None:
+        command += ["--endpoints", server.endpoint]
+        if server.tls:
+            command += ["--cacert", str(server.ca_file)]
+    if user:
+        command += ["--user", f"{user}:{server.users[user]}"]
+    proc = subprocess.run(command + list(args), capture_output=True, text=True, errors="surrogateescape",
+                          timeout=timeout, env=env or _env(), input=input if input is not None else "")
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def json_out(proc: subprocess.CompletedProcess[str]) -> object:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str], code: int, *fragments: str) -> str:
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    line = proc.stderr.strip()
+    assert "\n" not in line, line
+    assert line.startswith("etcdstream: error: "), line
+    for fragment in fragments:
+        assert fragment in line, line
+    return line
+
+
+# --- check ---
+
+
+def test_check_reports_versions_leader_and_health(etcd_server):
+    proc = cli("check", server=etcd_server)
+    assert proc.returncode == 0, proc.stderr
+    assert f"server version: {etcd_server.version}" in proc.stdout
+    assert "health: ok" in proc.stdout and "alarms: none" in proc.stdout
+    report = json_out(cli("check", "-w", "json", "--min-version", "3.4.0", server=etcd_server))
+    assert report["server_version"] == etcd_server.version
+    assert report["healthy"] is True and report["alarms"] == [] and report["problems"] == []
+    assert report["leader"] == report["member_id"] != 0
+    assert [m["is_leader"] for m in report["members"]] == [True]
+    assert report["db_size"] > 0 and isinstance(report["revision"], int)
+    table = cli("check", "-w", "table", server=etcd_server)
+    assert table.returncode == 0 and "| cluster version |" in table.stdout and "| leader " in table.stdout
+
+
+def test_check_min_version_fails_on_an_older_cluster(etcd_server):
+    line = one_error_line(cli("check", "--min-version", "99.1", server=etcd_server), 1, "older than", "99.1")
+    assert "unhealthy" not in line
+    one_error_line(cli("check", "--min-version", "three", server=etcd_server), 64, "--min-version")
+
+
+def test_check_cluster_names_the_leader(etcd_cluster):
+    report = json_out(cli("--endpoints", ",".join(etcd_cluster.endpoints), "check", "-w", "json"))
+    assert len(report["members"]) == 3
+    leaders = [m for m in report["members"] if m["is_leader"]]
+    assert len(leaders) == 1 and leaders[0]["name"] == report["leader_name"] == etcd_cluster.leader().name
+
+
+def test_check_unhealthy_on_an_alarm(make_etcd_server):
+    # A 1-byte quota: the first write raises the NOSPACE alarm.
+    server = make_etcd_server(extra_args=["--quota-backend-bytes=1"])
+    one_error_line(cli("put", "/k", "v", server=server), 1, "space")
+    report = cli("check", "-w", "json", server=server)
+    one_error_line(report, 1, "unhealthy", "alarm NOSPACE")
+    assert [a["alarm"] for a in json.loads(report.stdout)["alarms"]] == ["NOSPACE"]
+
+
+def test_check_unreachable_exits_2():
+    proc = cli("--endpoints", f"127.0.0.1:{free_port()}", "check")
+    one_error_line(proc, 2, "could not reach etcd")
+
+
+# --- put, get, del ---
+
+
+def test_put_get_del(etcd_server, fresh_prefix):
+    key = fresh_prefix + "a"
+    assert cli("put", key, "héllo", server=etcd_server).stdout == "OK\n"
+    assert cli("get", key, server=etcd_server).stdout == f"{key}\nhéllo\n"
+    got = json_out(cli("get", key, "-w", "json", server=etcd_server))
+    assert got["count"] == 1 and got["kvs"][0]["key"] == key and got["kvs"][0]["value"] == "héllo"
+    assert got["kvs"][0]["mod_revision"] == got["revision"]
+    cli("put", key, "two", server=etcd_server)
+    older = json_out(cli("get", key, "--rev", str(got["revision"]), "-w", "json", server=etcd_server))
+    assert older["kvs"][0]["value"] == "héllo"
+    assert "| KEY " in cli("get", key, "-w", "table", server=etcd_server).stdout
+    assert cli("del", key, server=etcd_server).stdout == "1\n"
+    one_error_line(cli("get", key, server=etcd_server), 1, "key not found", key)
+
+
+def test_get_and_del_prefix(etcd_server, fresh_prefix):
+    for i in range(3):
+        cli("put", f"{fresh_prefix}{i}", str(i), server=etcd_server)
+    got = json_out(cli("get", fresh_prefix, "--prefix", "--page-size", "2", "-w", "json", server=etcd_server))
+    assert [(kv["key"], kv["value"]) for kv in got["kvs"]] == [(f"{fresh_prefix}{i}", str(i)) for i in range(3)]
+    assert json_out(cli("del", fresh_prefix, "--prefix", "-w", "json", server=etcd_server)) == {"deleted": 3}
+    assert cli("get", fresh_prefix, "--prefix", server=etcd_server).stdout == ""
+
+
+def test_binary_values_are_base64_in_json(etcd_server, fresh_prefix):
+    key = fresh_prefix + "bin"
+    # argv carries arbitrary bytes; the CLI stores them unchanged.
+    cli("put", key.encode(), b"\xff\xfe", server=etcd_server)
+    kv = json_out(cli("get", key, "-w", "json", server=etcd_server))["kvs"][0]
+    assert kv["key"] == key and kv["value_base64"] == "//4=" and "value" not in kv
+    raw = subprocess.run([sys.executable, "-m", "etcdstream", "--endpoints", etcd_server.endpoint, "get", key],
+                         capture_output=True, env=_env(), timeout=30)
+    assert raw.stdout == key.encode() + b"\n\xff\xfe\n"
+
+
+def test_put_ttl_attaches_a_lease(etcd_server, fresh_prefix):
+    key = fresh_prefix + "ttl"
+    result = json_out(cli("put", key, "v", "--ttl", "60", "-w", "json", server=etcd_server))
+    assert result["lease"] > 0 and result["revision"] > 0
+    assert json_out(cli("get", key, "-w", "json", server=etcd_server))["kvs"][0]["lease"] == result["lease"]
+    one_error_line(cli("put", key, "v", "--ttl", "0", server=etcd_server), 64, "--ttl")
+
+
+# --- ls ---
+
+
+def test_ls_pages_at_one_revision(etcd_server, fresh_prefix):
+    for i in range(5):
+        etcd_server.etcdctl("put", f"{fresh_prefix}{i}", "v")
+    proc = cli("ls", fresh_prefix, "--page-size", "2", server=etcd_server)
+    assert proc.stdout.splitlines() == [f"{fresh_prefix}{i}" for i in range(5)]
+    assert proc.stderr == ""  # no progress bar without a terminal
+    listing = json_out(cli("ls", fresh_prefix, "--page-size", "2", "-w", "json", server=etcd_server))
+    assert listing["count"] == 5 and all("value" not in kv for kv in listing["kvs"])
+    assert "| CREATE_REVISION |" in cli("ls", fresh_prefix, "-w", "table", server=etcd_server).stdout
+
+
+def test_ls_shows_progress_on_a_terminal(etcd_server, fresh_prefix):
+    for i in range(5):
+        etcd_server.etcdctl("put", f"{fresh_prefix}{i}", "v")
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "etcdstream", "--endpoints", etcd_server.endpoint,
+                               "ls", fresh_prefix, "--page-size", "2"],
+                              stdout=subprocess.PIPE, stderr=slave, env=_env(), timeout=30, text=True)
+        os.close(slave)
+        slave = -1
+        progress = b""
+        while select.select([master], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            progress += chunk
+    finally:
+        os.close(master)
+        if slave != -1:
+            os.close(slave)
+    assert proc.returncode == 0
+    assert len(proc.stdout.splitlines()) == 5
+    assert b"2/5 keys" in progress and b"5/5 keys" in progress
+
+
+# --- init ---
+
+
+def _revision(server) -> int:
+    return json.loads(server.etcdctl("endpoint", "status", "-w", "json").stdout)[0]["Status"]["header"]["revision"]
+
+
+def test_init_creates_apisix_dirs_once(etcd_server, fresh_prefix):
+    prefix = fresh_prefix + "apisix"
+    first = cli("init", "--prefix", prefix, server=etcd_server)
+    assert first.returncode == 0, first.stderr
+    assert "13 created, 0 already present" in first.stdout
+    keys = cli("ls", prefix + "/", server=etcd_server).stdout.splitlines()
+    assert f"{prefix}/routes/" in keys and f"{prefix}/plugin_metadata/" in keys and len(keys) == 13
+    assert cli("get", f"{prefix}/routes/", server=etcd_server).stdout.splitlines()[1] == "init_dir"
+    # All in one transaction: the keys share one revision.
+    created = json_out(cli("ls", prefix + "/", "-w", "json", server=etcd_server))["kvs"]
+    assert len({kv["create_revision"] for kv in created}) == 1
+    before = _revision(etcd_server)
+    again = json_out(cli("init", "--prefix", prefix, "-w", "json", server=etcd_server))
+    assert again["created"] == [] and len(again["existing"]) == 13
+    assert _revision(etcd_server) == before
+
+
+def test_init_with_dirs_and_a_json_seed(etcd_server, fresh_prefix, tmp_path):
+    prefix = fresh_prefix.rstrip("/")
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"routes/1": {"uri": "/hello", "upstream_id": 1}, "note": "plain text",
+                                "/elsewhere" + fresh_prefix + "abs": 7}))
+    # An existing key keeps its value: init only creates.
+    etcd_server.etcdctl("put", f"{prefix}/note", "mine")
+    result = json_out(cli("init", "--prefix", prefix, "--dir", "routes", "--dir", "upstreams/", str(seed),
+                          "-w", "json", server=etcd_server))
+    assert sorted(result["created"]) == sorted([f"{prefix}/routes/", f"{prefix}/upstreams/", f"{prefix}/routes/1",
+                                                "/elsewhere" + fresh_prefix + "abs"])
+    assert result["existing"] == [f"{prefix}/note"]
+    assert cli("get", f"{prefix}/routes/1", server=etcd_server).stdout.splitlines()[1] == \
+        '{"uri":"/hello","upstream_id":1}'
+    assert cli("get", f"{prefix}/note", server=etcd_server).stdout.splitlines()[1] == "mine"
+    assert cli("get", "/elsewhere" + fresh_prefix + "abs", server=etcd_server).stdout.splitlines()[1] == "7"
+    again = json_out(cli("init", "--prefix", prefix, "--dir", "routes", "--dir", "upstreams", str(seed),
+                         "-w", "json", server=etcd_server))
+    assert again["created"] == []
+
+
+def test_init_yaml_seed_with_dirs(etcd_server, fresh_prefix, tmp_path):
+    pytest.importorskip("yaml")
+    prefix = fresh_prefix.rstrip("/")
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("dirs: [routes, ssls]\nkeys:\n  routes/1:\n    uri: /y\n  count: 3\n")
+    result = json_out(cli("init", "--prefix", prefix, str(seed), "-w", "json", server=etcd_server))
+    assert sorted(result["created"]) == sorted(f"{prefix}/{k}" for k in ("routes/", "ssls/", "routes/1", "count"))
+    assert cli("get", f"{prefix}/routes/1", server=etcd_server).stdout.splitlines()[1] == '{"uri":"/y"}'
+
+
+def test_init_yaml_without_pyyaml_says_how_to_install(etcd_server, fresh_prefix, tmp_path):
+    blocker = tmp_path / "no_yaml" / "yaml"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('PyYAML is not installed (test)')\n")
+    seed = tmp_path / "seed.yml"
+    seed.write_text("a: b\n")
+    proc = cli("init", "--prefix", fresh_prefix, str(seed), server=etcd_server,
+               env=_env(PYTHONPATH=str(blocker.parent)))
+    one_error_line(proc, 1, "pip install pyyaml")
+
+
+def test_init_bad_seed_files(etcd_server, fresh_prefix, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    one_error_line(cli("init", "--prefix", fresh_prefix, str(bad), server=etcd_server), 1, "not valid JSON")
+    bad.write_text("[1, 2]")
+    one_error_line(cli("init", "--prefix", fresh_prefix, str(bad), server=etcd_server), 1, "mapping")
+    one_error_line(cli("init", "--prefix", fresh_prefix, str(tmp_path / "missing.json"), server=etcd_server),
+                   1, "cannot read")
+
+
+def test_init_splits_large_seeds_into_transactions(etcd_server, fresh_prefix, tmp_path):
+    seed = tmp_path / "big.json"
+    seed.write_text(json.dumps({f"k{i:03}": i for i in range(300)}))
+    result = json_out(cli("init", "--prefix", fresh_prefix, "--no-dirs", str(seed), "-w", "json",
+                          server=etcd_server))
+    assert len(result["created"]) == 300
+    assert json_out(cli("ls", fresh_prefix, "-w", "json", server=etcd_server))["count"] == 300
+
+
+# --- watch ---
+
+
+def _start_watch(server, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "etcdstream", "--endpoints", server.endpoint, "watch", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+
+
+def _read_line(proc: subprocess.Popen[str], timeout: float = 20) -> str:
+    ready = select.select([proc.stdout], [], [], timeout)[0]
+    assert ready, "no output from watch"
+    return proc.stdout.readline()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_watch_prints_json_lines_until_interrupted(etcd_server, fresh_prefix, sig):
+    put = json_out(cli("put", fresh_prefix + "a", "1", "-w", "json", server=etcd_server))
+    proc = _start_watch(etcd_server, fresh_prefix, "--rev", str(put["revision"]), "--prev-kv")
+    try:
+        first = json.loads(_read_line(proc))
+        assert first == {"type": "PUT", "key": fresh_prefix + "a", "value": "1", "mod_revision": put["revision"],
+                         "create_revision": put["revision"], "version": 1, "lease": 0}
+        etcd_server.etcdctl("del", fresh_prefix + "a")
+        deleted = json.loads(_read_line(proc))
+        assert deleted["type"] == "DELETE" and deleted["prev_value"] == "1"
+        assert deleted["mod_revision"] > put["revision"]
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, stderr
+    assert stderr == ""
+
+
+def test_watch_compacted_revision_fails_cleanly(etcd_server, fresh_prefix):
+    first = json_out(cli("put", fresh_prefix + "a", "1", "-w", "json", server=etcd_server))["revision"]
+    last = json_out(cli("put", fresh_prefix + "a", "2", "-w", "json", server=etcd_server))["revision"]
+    etcd_server.etcdctl("compaction", str(last))
+    one_error_line(cli("watch", fresh_prefix, "--rev", str(first), server=etcd_server), 1, "compacted")
+    one_error_line(cli("get", fresh_prefix + "a", "--rev", str(first), server=etcd_server), 1, "compacted")
+
+
+# --- security, environment, failures ---
+
+
+def test_auth_user_password_forms_and_failures(etcd_auth):
+    key = "/readonly/cli"
+    assert cli("put", key, "v", server=etcd_auth, user="root").returncode == 0
+    reader = ["--user", "reader", "--password", etcd_auth.reader_password]
+    assert cli(*reader, "get", key, server=etcd_auth).stdout == f"{key}\nv\n"
+    env = _env(ETCDSTREAM_ENDPOINTS=etcd_auth.endpoint, ETCDSTREAM_USER="reader",
+               ETCDSTREAM_PASSWORD=etcd_auth.reader_password)
+    assert cli("get", key, env=env).stdout == f"{key}\nv\n"
+    one_error_line(cli(*reader, "put", key, "w", server=etcd_auth), 1, "permission denied")
+    one_error_line(cli("--user", "root:wrong", "get", key, server=etcd_auth), 1, "authentication failed")
+    one_error_line(cli("get", key, server=etcd_auth), 1, "user name is empty")
+    one_error_line(cli("--user", "reader", "get", key, server=etcd_auth), 64, "no password")
+    # A reader may not see alarms: check says so and still passes.
+    report = json_out(cli(*reader, "check", "-w", "json", server=etcd_auth))
+    assert report["healthy"] is True
+
+
+def test_tls(etcd_tls, fresh_prefix):
+    assert cli("put", fresh_prefix + "t", "v", server=etcd_tls).returncode == 0
+    assert cli("check", server=etcd_tls).returncode == 0
+    # Without the CA the server's certificate is not trusted.
+    no_ca = cli("--endpoints", f"https://{etcd_tls.endpoint}", "--timeout", "2", "get", fresh_prefix + "t")
+    assert no_ca.returncode in (1, 2) and no_ca.stderr.startswith("etcdstream: error: ")
+
+
+def test_options_after_the_command_and_from_the_environment(etcd_server, fresh_prefix):
+    key = fresh_prefix + "env"
+    assert cli("put", key, "v", "--endpoints", etcd_server.endpoint).returncode == 0
+    env = _env(ETCDSTREAM_ENDPOINTS=etcd_server.endpoint, ETCDSTREAM_TIMEOUT="3")
+    assert cli("get", key, env=env).stdout == f"{key}\nv\n"
+    one_error_line(cli("get", key, env=_env(ETCDSTREAM_ENDPOINTS=etcd_server.endpoint, ETCDSTREAM_TIMEOUT="x")),
+                   64, "ETCDSTREAM_TIMEOUT")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--endpoints", "nohost", "get", "/k"], "no port"),
+    (["--cacert", "/nonexistent/ca.pem", "get", "/k"], "--cacert"),
+    (["--cert", "/some/cert.pem", "get", "/k"], "--cert and --key"),
+    (["--password", "x", "get", "/k"], "--password needs --user"),
+    (["get", ""], "empty"),
+    (["-w", "table", "watch", "/p"], "not table"),
+])
+def test_bad_arguments_exit_64(args, fragment):
+    one_error_line(cli(*args), 64, fragment)
+
+
+def test_argparse_errors_exit_64():
+    one_error_line(cli("get"), 64, "required: KEY", "etcdstream get --help")
+    one_error_line(cli("frobnicate"), 64, "invalid choice")
+    assert cli("--help").returncode == 0
+
+
+def test_unreachable_commands_exit_2():
+    port = free_port()
+    started = time.monotonic()
+    one_error_line(cli("--endpoints", f"127.0.0.1:{port}", "--timeout", "3", "get", "/k"), 2, "could not reach")
+    assert time.monotonic() - started < 15
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).with_name("etcdstream")
+    if not script.exists():
+        pytest.skip("the etcdstream console script is not installed next to this python (pip install -e .)")
+    proc = subprocess.run([str(script), "--help"], capture_output=True, text=True, env=_env(), timeout=30)
+    assert proc.returncode == 0 and "watch" in proc.stdout
