@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from _testbase.server import free_port
 
 

@@ -797,7 +797,8 @@ def _main(args: argparse.Namespace) -> int:
         _error(str(e))
         return e.exit_code
     except AuthFailed as e:
-        _error(f"authentication failed: {e}")
+        # etcd's words, with advice in terms of this tool's options rather than the Client's arguments.
+        _error(f"authentication failed: {e.details or e} (check --user NAME:PASSWORD)")
         return EXIT_FAILED
     except EtcdError as e:
         _error(str(e))
