@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 
 import pytest
@@ -332,3 +333,41 @@ def test_a_thousand_watches_and_key_calls_share_one_connection(run, make_etcd_se
             await watcher.close()
 
     run(body, server.endpoint)
+
+
+def test_iterating_consumers_read_the_stream_themselves_and_resume(make_etcd_server):
+    """Blocking iteration reads the stream in the consumer's thread: restarts and close still work."""
+    server = make_etcd_server(name="iterate")
+    seen: dict[str, list[int]] = {"a": [], "b": []}
+    errors = []
+
+    def consume(watcher, name):
+        try:
+            for batch in watcher:
+                seen[name] += [e.mod_revision for e in batch]
+        except etcdstream.ClientClosed:
+            pass
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    with etcdstream.Client(server.endpoint) as client:
+        threads = [
+            threading.Thread(target=consume, args=(client.watchdir(f"/{name}/"), name)) for name in ("a", "b")
+        ]
+        for thread in threads:
+            thread.start()
+        revisions = {"a": [], "b": []}
+        for i in range(30):
+            name = "ab"[i % 2]
+            revisions[name].append(client.put(f"/{name}/{i}", "v").revision)
+            if i == 14:
+                server.kill()
+                server.start()
+        deadline = time.monotonic() + 20
+        while any(len(seen[n]) < 15 for n in seen) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    for thread in threads:
+        thread.join(10)
+        assert not thread.is_alive()
+    assert not errors
+    assert seen == revisions

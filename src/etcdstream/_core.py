@@ -644,7 +644,8 @@ class RetryPolicy:
 
     - a rejected token: authenticate again and retry, once;
     - UNAVAILABLE from the connection: fail over to the next endpoint, trying
-      each endpoint once;
+      each endpoint once; when none takes the connection, keep trying them,
+      with a growing pause, until the call's timeout;
     - etcd without a leader (an election is running), or, for idempotent calls,
       a request that timed out in etcd: wait a little and retry, on the next
       endpoint if there are several, until the call's timeout.
@@ -678,10 +679,18 @@ class RetryPolicy:
                 self.transient_retries += 1
                 return Decision(Step.FAILOVER if several else Step.RETRY, delay)
             raise error
-        if isinstance(error, ConnectionFailed) and self.failovers < len(self.core.endpoints) - 1:
-            self.failovers += 1
+        if isinstance(error, ConnectionFailed):
             never_sent = any(d in details.lower() for d in _NOT_CONNECTED_DETAILS)
-            return Decision(Step.FAILOVER, error=None if never_sent or self.idempotent else error)
+            if self.failovers < len(self.core.endpoints) - 1:
+                self.failovers += 1
+                return Decision(Step.FAILOVER, error=None if never_sent or self.idempotent else error)
+            if never_sent:
+                # No endpoint took the connection (etcd restarting?): like etcd's Go client,
+                # which waits for a ready connection, keep trying until the call's timeout.
+                delay = min(0.05 * 2**self.transient_retries, 0.5)
+                if time.monotonic() + delay < self.deadline:
+                    self.transient_retries += 1
+                    return Decision(Step.FAILOVER if several else Step.RETRY, delay)
         raise error
 
     def remaining(self) -> float:

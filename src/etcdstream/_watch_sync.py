@@ -12,7 +12,7 @@ import grpc
 
 from . import codec
 from ._core import Call, Decision, Step
-from ._errors import AuthFailed, ClientClosed, EtcdError, Timeout
+from ._errors import AuthFailed, ClientClosed, DecodeError, EtcdError, Timeout
 from ._results import Snapshot
 from ._watch import WATCH_METHOD, StreamStep, WatcherState, WatchSpec, WatchStreamState, stream_failure
 from .codec import EventBatch
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 _STOP = object()
 _STREAM_CALL = Call(WATCH_METHOD, b"", stream=True)
 _MAX_PAUSE = 2.0
+# How long the stream thread leaves the reading to consumers iterating in next() before it reads itself.
+_STEP_ASIDE = 0.005
 
 
 class Watcher:
@@ -76,11 +78,19 @@ class WatchStream:
     def __init__(self, client: Client) -> None:
         self._client = client
         self._state = WatchStreamState()
-        self._cond = threading.Condition()
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)  # consumers wait on it
+        self._stream_turn = threading.Condition(lock)  # the stream thread waits on it to read
         self._requests: queue.SimpleQueue[object] | None = None
         self._responses: grpc.Call | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
+        # One thread at a time reads the stream: the stream thread, or a consumer
+        # blocked in next() (which saves a thread hand-off per message).
+        self._reading = threading.Lock()
+        self._waiting_readers = 0
+        # How a consumer's read ended the current stream; the stream thread recovers.
+        self._broken: BaseException | None = None
 
     def open(self, spec: WatchSpec, max_buffered_events: int, after: Snapshot | None = None) -> Watcher:
         """Start a watcher on the stream (starting the stream if needed) and wait until etcd created it.
@@ -99,6 +109,7 @@ class WatchStream:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="etcdstream-watch", daemon=True)
                 self._thread.start()
+            self._stream_turn.notify()
             if not self._cond.wait_for(watcher.has_started, timeout):
                 self._state.remove(watcher)
                 self._flush()
@@ -116,8 +127,20 @@ class WatchStream:
 
     def next_batch(self, watcher: WatcherState, timeout: float | None) -> EventBatch | None:
         with self._cond:
-            if not self._cond.wait_for(watcher.has_news, timeout):
-                return None
+            if timeout is None:
+                self._waiting_readers += 1  # the stream thread steps aside after its current read
+                try:
+                    while not watcher.has_news():
+                        if not self._read_in_place():
+                            self._cond.wait()
+                finally:
+                    # No wake-up for the stream thread: an iterating consumer is usually back
+                    # within microseconds; the stream thread takes over after _STEP_ASIDE.
+                    self._waiting_readers -= 1
+            else:
+                self._stream_turn.notify()
+                if not self._cond.wait_for(watcher.has_news, timeout):
+                    return None
             if watcher.responses:
                 batch = watcher.take_batch()
                 self._state.resume_if_drained(watcher)
@@ -126,6 +149,19 @@ class WatchStream:
             if watcher.error is not None:
                 raise watcher.error
             raise StopIteration
+
+    def _read_in_place(self) -> bool:
+        """Read one response in the calling consumer's thread (holding _cond); False if another thread reads."""
+        responses = self._responses
+        if responses is None or self._broken is not None or not self._reading.acquire(blocking=False):
+            return False
+        self._cond.release()
+        try:
+            self._read_one(responses)
+        finally:
+            self._reading.release()
+            self._cond.acquire()
+        return True
 
     def close_watcher(self, watcher: WatcherState) -> None:
         with self._cond:
@@ -142,6 +178,7 @@ class WatchStream:
                 watcher.closed = True
             self._stop_call()
             self._cond.notify_all()
+            self._stream_turn.notify_all()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join()
@@ -203,25 +240,54 @@ class WatchStream:
             self._state.restart()
             self._requests = requests
             self._flush()
+            self._broken = None
             self._responses = responses = method(iter(requests.get, _STOP),
                                                  metadata=self._client._core.metadata(_STREAM_CALL))
+            self._cond.notify_all()  # consumers waiting in next() may read the new stream
         try:
-            for raw in responses:
-                resp = codec.decode_watch_response(raw)
+            while True:
                 with self._cond:
-                    woken = self._state.on_response(resp)
-                    self._flush()
-                    if woken:
-                        self._cond.notify_all()
-                    if self._state.reauth_needed:
-                        self._client._core.token = None
-                        return
+                    # A consumer waiting in next() reads for itself; step aside while one does.
+                    if not self._stream_turn.wait_for(
+                        lambda: self._broken is not None or self._closed or not self._waiting_readers, _STEP_ASIDE
+                    ):
+                        continue
+                    if self._broken is not None or self._closed:
+                        break
+                with self._reading:
+                    if self._broken is None:
+                        self._read_one(responses)
+            if isinstance(self._broken, (grpc.RpcError, DecodeError)):
+                raise self._broken
         finally:
             with self._cond:
+                self._responses = None
                 requests.put(_STOP)
                 responses.cancel()
                 if self._requests is requests:
                     self._requests = None
+
+    def _read_one(self, responses: grpc.Call) -> None:
+        """Read and apply one response (the caller holds _reading); a broken stream is noted in _broken."""
+        try:
+            raw = next(responses)
+            resp = codec.decode_watch_response(raw)
+        except (StopIteration, grpc.RpcError, DecodeError) as e:
+            with self._cond:
+                self._broken = e
+                self._cond.notify_all()
+                self._stream_turn.notify_all()
+            return
+        with self._cond:
+            woken = self._state.on_response(resp)
+            self._flush()
+            if self._state.reauth_needed:
+                self._client._core.token = None
+                self._broken = StopIteration()  # a new stream, with a new token
+                self._stream_turn.notify_all()
+                woken = True
+            if woken:
+                self._cond.notify_all()
 
     def _recover(self, step: StreamStep, error: EtcdError, connection: object) -> bool:
         """Act on a broken stream; False when the watchers must end."""
