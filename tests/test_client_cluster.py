@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 from _clients import *
+
+import etcdstream
 
 
 def _member_in_use(cluster, member_id, members):
@@ -57,3 +62,30 @@ def test_skips_a_dead_first_endpoint(run, etcd_cluster, fresh_prefix):
         assert (await etcd.get(fresh_prefix + "k")).value == b"v"
 
     run(body, ["127.0.0.1:1", *etcd_cluster.endpoints])
+
+
+def test_watch_and_mirror_go_on_when_the_member_in_use_dies(etcd_cluster, fresh_prefix):
+    """No event lost or repeated, and the Mirror equals etcd, across the death of the member in use."""
+    with etcdstream.Client(etcd_cluster.endpoints) as client:
+        revisions = [client.put(fresh_prefix + f"{i}", "v").revision for i in range(5)]
+        watcher = client.watchdir(fresh_prefix, start_revision=revisions[0])
+        mirror = etcdstream.Mirror(client, fresh_prefix)
+        assert mirror.wait_synced(10)
+        in_use = _member_in_use(etcd_cluster, client.status().member_id, client.members())
+        in_use.kill()
+        survivors = [m for m in etcd_cluster.members if m is not in_use]
+        for i in range(5, 15):
+            out = survivors[i % 2].etcdctl("put", fresh_prefix + f"{i}", "w", "-w", "json").stdout
+            revisions.append(int(json.loads(out)["header"]["revision"]))
+        seen = []
+        deadline = time.monotonic() + 30
+        while len(seen) < 15 and time.monotonic() < deadline:
+            batch = watcher.get(1)
+            seen += [e.mod_revision for e in batch or ()]
+        assert seen == revisions
+        assert mirror.wait_revision(revisions[-1], 30)
+        out = survivors[0].etcdctl("get", fresh_prefix, "--prefix", f"--rev={mirror.revision}", "-w", "json").stdout
+        expected = {kv["mod_revision"] for kv in json.loads(out)["kvs"]}
+        assert {kv.mod_revision for kv in mirror.values()} == expected
+        mirror.close()
+        watcher.close()
