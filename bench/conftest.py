@@ -1,7 +1,18 @@
+from __future__ import annotations
+
+import pytest
+from bench_etcd import close_etcd, open_etcd
+from bench_settings import progress
+
+
 def pytest_benchmark_update_machine_info(config, machine_info):
     from etcdstream import codec
 
     machine_info["etcdstream_codec"] = codec.IMPLEMENTATION
+
+
+def pytest_runtest_logstart(nodeid, location):
+    progress(f"RUN {nodeid}")
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -25,3 +36,17 @@ def pytest_terminal_summary(terminalreporter, config):
             if baseline is not None:
                 line += f"  {baseline.stats.median / median:5.2f}x protobuf"
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def bench_etcd():
+    """The etcd every etcd-backed suite uses: one started on free loopback ports, or --endpoints'.
+
+    A started one is killed and its data deleted at the end; on an existing
+    cluster the suites delete the prefixes they wrote.
+    """
+    etcd = open_etcd()
+    try:
+        yield etcd
+    finally:
+        close_etcd(etcd)

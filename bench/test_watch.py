@@ -8,8 +8,8 @@ gRPC takes them. Variants, same server, same run:
 - etcdstream Client.watchdir, reading the same four fields,
 - etcd-sdk-python (pyetcd, python-etcd3's API) watch_prefix_response, same fields.
 Real etcd 3.5 (tests/_testbase):
-- catch-up: a watcher from the first revision of 20,000 keys written in txns of
-  100 (200 revisions), next to a raw grpcio watch asking for no fragments and
+- catch-up: a watcher from the first revision of 100,000 keys written in txns of
+  100 (1,000 revisions; one key per revision would take etcd minutes to write), next to a raw grpcio watch asking for no fragments and
   to readdir of the same keys,
 - live: a writer process putting as fast as it can for ~2 s while a watcher
   consumes (the writer is another process, so its CPU is not counted).
@@ -38,28 +38,22 @@ from pathlib import Path
 
 import grpc
 import pytest
+from bench_etcd import cleanup_prefix
+from bench_settings import CATCHUP_KEYS, LIVE_SECONDS, REPLAY_SIZES, WATCH_ROUNDS, progress
 from corpus import KEY_FORMAT, route_value
 from replay_server import ReplayProcess
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from _testbase import EtcdServer, find_binaries
 
 import etcdstream
 from etcdstream import Put, _proto
 
 PREFIX = "/apisix/routes/"
-# Scaled down from 20,000 / 200,000 events per round: on 2 shared cores the
-# Python replay server and grpcio need ~250 µs per one-event message.
-REPLAY_SIZES = {"1/msg": (5_000, 1), "100/msg": (1_000, 100)}
-ROUNDS = 3
+ROUNDS = WATCH_ROUNDS
 WARMUP = 1
 WATCH_METHOD = _proto.method_path("Watch", "Watch")
 TIMEOUT = 30.0
 
-CATCHUP_KEYS = 20_000
 CATCHUP_PREFIX = "/catchup/routes/"
 TXN_OPS = 100
-LIVE_SECONDS = 2.0
 LIVE_PREFIX = "/live/routes/"
 
 _summary: dict[str, dict[str, float]] = {}
@@ -293,18 +287,15 @@ def test_replay_etcdstream(benchmark, replay_servers, label):
 
 
 @pytest.fixture(scope="module")
-def etcd_server():
-    server = EtcdServer(binaries=find_binaries(), name="bench-watch")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+def etcd_server(bench_etcd):
+    yield bench_etcd
+    cleanup_prefix(bench_etcd, LIVE_PREFIX)
 
 
 @pytest.fixture(scope="module")
 def catchup_keys(etcd_server):
     """CATCHUP_KEYS keys in txns of TXN_OPS (one revision each); returns the first revision."""
+    progress(f"loading {CATCHUP_KEYS:,} keys under {CATCHUP_PREFIX} (txns of {TXN_OPS} ops)")
     with etcdstream.Client(etcd_server.endpoint, timeout=60) as etcd:
         first = 0
         for start in range(0, CATCHUP_KEYS, TXN_OPS):
@@ -313,7 +304,8 @@ def catchup_keys(etcd_server):
             revision = etcd.txn([], ops).revision
             first = first or revision
         assert etcd.count(CATCHUP_PREFIX) == CATCHUP_KEYS
-    return first
+    yield first
+    cleanup_prefix(etcd_server, CATCHUP_PREFIX)
 
 
 def test_catchup_etcdstream(benchmark, etcd_server, catchup_keys):

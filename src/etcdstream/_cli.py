@@ -684,7 +684,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("prefix", metavar="PREFIX")
     sub.add_argument("--rev", type=_positive_int, metavar="N", help="start at revision N (replaying history)")
     sub.add_argument("--prev-kv", action="store_true", help="include each key's previous value")
+
+    # Parsed by bench/harness.py (main() hands it everything after "bench"); listed here for --help.
+    sub = commands.add_parser("bench", add_help=False, help="start a local etcd and run the benchmarks "
+                              "(from a source checkout; etcdstream bench --help)")
+    sub.add_argument("bench_args", nargs=argparse.REMAINDER)
     return parser
+
+
+def cmd_bench(argv: Sequence[str]) -> int:
+    """Run bench/harness.py of the source checkout this package was installed from (pip install -e '.[bench]')."""
+    harness = Path(__file__).resolve().parents[2] / "bench" / "harness.py"
+    if not harness.is_file():
+        _error("etcdstream bench runs from a source checkout: git clone the repository and run bash bench/run")
+        return EXIT_USAGE
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("etcdstream_bench_harness", harness)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return int(module.main(list(argv)))
 
 
 def _setting(args: argparse.Namespace, name: str) -> Any:
@@ -771,6 +791,9 @@ def _silence_grpc_logs() -> Callable[[], None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line (argv: without the program name; default sys.argv[1:]); return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        return cmd_bench(argv[1:])
     args = build_parser().parse_args(argv)
     restore_stderr = _silence_grpc_logs()
     try:

@@ -1,0 +1,106 @@
+"""Connections, watch streams and etcd watchers used by 1,000 watches (on distinct prefixes), side by side.
+
+etcd counts its watch streams and watchers (`etcd_debugging_mvcc_watch_stream_total`,
+`etcd_debugging_mvcc_watcher_total` on /metrics); TCP connections are this
+process's sockets to etcd's client port (/proc). The timed part opens every
+watch and waits until etcd reports all of them. Run: pytest bench/test_connections.py
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+from bench_settings import N_WATCHES
+
+import etcdstream
+
+PREFIX = "/conn-bench/"
+TIMEOUT = 60.0
+
+
+def _etcd_counts(etcd) -> tuple[int, int]:
+    """(watch streams, watchers) etcd has now."""
+    text = etcd.metrics()
+    found = {}
+    for name in ("etcd_debugging_mvcc_watch_stream_total", "etcd_debugging_mvcc_watcher_total"):
+        match = re.search(rf"^{name} (\S+)$", text, re.M)
+        found[name] = int(float(match.group(1))) if match else 0
+    return found["etcd_debugging_mvcc_watch_stream_total"], found["etcd_debugging_mvcc_watcher_total"]
+
+
+def _connections_to(port: int) -> int:
+    """This process's established TCP connections to `port` (Linux /proc; -1 elsewhere)."""
+    try:
+        inodes = set()
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        count = 0
+        for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+            try:
+                with open(table) as f:
+                    next(f)
+                    for line in f:
+                        fields = line.split()
+                        remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+                        if remote_port == port and fields[3] == "01" and fields[9] in inodes:
+                            count += 1
+            except FileNotFoundError:
+                pass
+        return count
+    except OSError:
+        return -1
+
+
+def _measure(benchmark, etcd, name: str, open_all, close_all) -> None:
+    benchmark.group = f"{N_WATCHES:,} watches: connections"
+    benchmark.extra_info["items"] = N_WATCHES
+    streams0, watchers0 = _etcd_counts(etcd)
+    counts = {}
+
+    def run() -> None:
+        open_all()
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            streams, watchers = _etcd_counts(etcd)
+            if watchers - watchers0 >= N_WATCHES or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        counts.update(streams=streams - streams0, watchers=watchers - watchers0,
+                      connections=_connections_to(etcd.client_port))
+
+    try:
+        benchmark.pedantic(run, rounds=1, iterations=1)
+    finally:
+        close_all()
+    benchmark.extra_info.update(counts)
+    assert counts["watchers"] >= N_WATCHES, f"{name}: etcd saw {counts['watchers']} of {N_WATCHES} watchers"
+
+
+def test_connections_etcdstream(benchmark, bench_etcd):
+    with etcdstream.Client(bench_etcd.endpoint, timeout=TIMEOUT) as client:
+        watchers = []
+        _measure(benchmark, bench_etcd, "etcdstream",
+                 lambda: watchers.extend(client.watchdir(f"{PREFIX}{i:05d}/") for i in range(N_WATCHES)),
+                 lambda: [w.close() for w in watchers])
+
+
+def test_connections_etcd_sdk_python(benchmark, bench_etcd):
+    pyetcd = pytest.importorskip("pyetcd", reason="etcd-sdk-python is not installed")
+    host, port = bench_etcd.endpoint.split(",")[0].rsplit(":", 1)
+    client = pyetcd.client(host, int(port), timeout=TIMEOUT)
+    ids = []
+    try:
+        _measure(benchmark, bench_etcd, "etcd-sdk-python",
+                 lambda: ids.extend(client.add_watch_prefix_callback(f"{PREFIX}{i:05d}/", lambda response: None)
+                                    for i in range(N_WATCHES)),
+                 lambda: [client.cancel_watch(i) for i in ids])
+    finally:
+        client.close()
