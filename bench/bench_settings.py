@@ -24,7 +24,7 @@ def sizes(quick: bool) -> dict:
     # the Python replay server and grpcio need ~250 µs per one-event message.
     return dict(READDIR_KEYS=100_000, READDIR_ROUNDS=5, CATCHUP_KEYS=100_000,
                 REPLAY_SIZES={"1/msg": (5_000, 1), "100/msg": (1_000, 100)},
-                WATCH_ROUNDS=3, LIVE_SECONDS=2.0, N_WATCHES=1_000)
+                WATCH_ROUNDS=5, LIVE_SECONDS=2.0, N_WATCHES=1_000)
 
 
 def describe(quick: bool, endpoints: str | None) -> str:

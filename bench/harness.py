@@ -156,6 +156,8 @@ def _fmt_time(seconds: float) -> str:
 
 
 def _fmt_per_item(seconds: float) -> str:
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
     if seconds >= 1e-6:
         return f"{seconds * 1e6:.2f} µs"
     return f"{seconds * 1e9:.0f} ns"

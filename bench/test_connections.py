@@ -31,6 +31,18 @@ def _etcd_counts(etcd) -> tuple[int, int]:
     return found["etcd_debugging_mvcc_watch_stream_total"], found["etcd_debugging_mvcc_watcher_total"]
 
 
+def _settled_counts(etcd, quiet: float = 0.5) -> tuple[int, int]:
+    """etcd's counts once they stop changing: watches a previous client closed are cancelled asynchronously."""
+    deadline = time.monotonic() + TIMEOUT
+    counts, since = _etcd_counts(etcd), time.monotonic()
+    while time.monotonic() - since < quiet and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = _etcd_counts(etcd)
+        if now != counts:
+            counts, since = now, time.monotonic()
+    return counts
+
+
 def _connections_to(port: int) -> int:
     """This process's established TCP connections to `port` (Linux /proc; -1 elsewhere)."""
     try:
@@ -62,7 +74,7 @@ def _connections_to(port: int) -> int:
 def _measure(benchmark, etcd, name: str, open_all, close_all) -> None:
     benchmark.group = f"{N_WATCHES:,} watches: connections"
     benchmark.extra_info["items"] = N_WATCHES
-    streams0, watchers0 = _etcd_counts(etcd)
+    streams0, watchers0 = _settled_counts(etcd)
     counts = {}
 
     def run() -> None:
