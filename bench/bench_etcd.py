@@ -26,11 +26,11 @@ class ExistingEtcd:
         self.url = "http://" + self.endpoints[0].removeprefix("http://")
 
     def etcdctl_args(self) -> list[str]:
-        try:
-            from _testbase import find_binaries
+        from _testbase import EtcdNotFoundError, find_binaries
 
+        try:
             etcdctl = str(find_binaries().etcdctl)
-        except Exception:
+        except EtcdNotFoundError:
             etcdctl = shutil.which("etcdctl") or "etcdctl"
         return [etcdctl, "--endpoints=" + ",".join("http://" + e.removeprefix("http://") for e in self.endpoints)]
 

@@ -17,14 +17,14 @@ ENDPOINTS = os.environ.get("ETCDSTREAM_BENCH_ENDPOINTS") or None
 def sizes(quick: bool) -> dict:
     """Every suite's size, quick or full."""
     if quick:
-        return dict(READDIR_KEYS=10_000, READDIR_ROUNDS=3, CATCHUP_KEYS=10_000,
-                    REPLAY_SIZES={"1/msg": (1_000, 1), "100/msg": (200, 100)},
-                    WATCH_ROUNDS=2, LIVE_SECONDS=0.5, N_WATCHES=1_000)
+        return {"READDIR_KEYS": 10_000, "READDIR_ROUNDS": 3, "CATCHUP_KEYS": 10_000,
+                "REPLAY_SIZES": {"1/msg": (1_000, 1), "100/msg": (200, 100)},
+                "WATCH_ROUNDS": 2, "LIVE_SECONDS": 0.5, "N_WATCHES": 1_000}
     # Replay scaled down from 20,000 / 200,000 events per round: on 2 shared cores
     # the Python replay server and grpcio need ~250 µs per one-event message.
-    return dict(READDIR_KEYS=100_000, READDIR_ROUNDS=5, CATCHUP_KEYS=100_000,
-                REPLAY_SIZES={"1/msg": (5_000, 1), "100/msg": (1_000, 100)},
-                WATCH_ROUNDS=5, LIVE_SECONDS=2.0, N_WATCHES=1_000)
+    return {"READDIR_KEYS": 100_000, "READDIR_ROUNDS": 5, "CATCHUP_KEYS": 100_000,
+            "REPLAY_SIZES": {"1/msg": (5_000, 1), "100/msg": (1_000, 100)},
+            "WATCH_ROUNDS": 5, "LIVE_SECONDS": 2.0, "N_WATCHES": 1_000}
 
 
 def describe(quick: bool, endpoints: str | None) -> str:

@@ -101,7 +101,7 @@ class Progress:
 
 def _count_tests(python: str, paths: list[str], env: dict[str, str], extra: list[str]) -> int:
     out = subprocess.run([python, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *extra, *paths],
-                         cwd=BENCH_DIR.parent, env=env, capture_output=True, text=True)
+                         cwd=BENCH_DIR.parent, env=env, capture_output=True, text=True, check=False)
     return sum(1 for line in out.stdout.splitlines() if "::" in line)
 
 
@@ -240,7 +240,10 @@ def _skipped(log_path: str) -> list[str]:
     with open(log_path, errors="replace") as f:
         for line in f:
             if line.startswith("SKIPPED"):
-                out.append(line.split("] ", 1)[-1].strip() if "] " in line else line.strip())
+                reason = line.split("] ", 1)[-1].strip() if "] " in line else line.strip()
+                if "not installed" in reason:
+                    reason += " (pip install '.[bench]')"
+                out.append(reason)
     return out
 
 

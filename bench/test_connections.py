@@ -26,7 +26,7 @@ def _etcd_counts(etcd) -> tuple[int, int]:
     text = etcd.metrics()
     found = {}
     for name in ("etcd_debugging_mvcc_watch_stream_total", "etcd_debugging_mvcc_watcher_total"):
-        match = re.search(rf"^{name} (\S+)$", text, re.M)
+        match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
         found[name] = int(float(match.group(1))) if match else 0
     return found["etcd_debugging_mvcc_watch_stream_total"], found["etcd_debugging_mvcc_watcher_total"]
 

@@ -19,8 +19,8 @@ import subprocess
 import tracemalloc
 
 import pytest
-from bench_settings import READDIR_KEYS, READDIR_ROUNDS, progress
 from bench_etcd import cleanup_prefix
+from bench_settings import READDIR_KEYS, READDIR_ROUNDS, progress
 from corpus import KEY_FORMAT, route_value
 
 import etcdstream

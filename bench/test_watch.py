@@ -39,7 +39,13 @@ from pathlib import Path
 import grpc
 import pytest
 from bench_etcd import cleanup_prefix
-from bench_settings import CATCHUP_KEYS, LIVE_SECONDS, REPLAY_SIZES, WATCH_ROUNDS, progress
+from bench_settings import (
+    CATCHUP_KEYS,
+    LIVE_SECONDS,
+    REPLAY_SIZES,
+    WATCH_ROUNDS,
+    progress,
+)
 from corpus import KEY_FORMAT, route_value
 from replay_server import ReplayProcess
 
@@ -290,6 +296,7 @@ def test_replay_etcdstream(benchmark, replay_servers, label):
 def etcd_server(bench_etcd):
     yield bench_etcd
     cleanup_prefix(bench_etcd, LIVE_PREFIX)
+    cleanup_prefix(bench_etcd, "/live-writer-ready")
 
 
 @pytest.fixture(scope="module")
