@@ -25,6 +25,7 @@ _STREAM_CALL = Call(WATCH_METHOD, b"", stream=True)
 _MAX_PAUSE = 2.0
 # How long the stream thread leaves the reading to consumers iterating in next() before it reads itself.
 _STEP_ASIDE = 0.005
+_MAX_STEP_ASIDE = 0.1
 
 
 class Watcher:
@@ -245,13 +246,17 @@ class WatchStream:
                                                  metadata=self._client._core.metadata(_STREAM_CALL))
             self._cond.notify_all()  # consumers waiting in next() may read the new stream
         try:
+            step_aside = _STEP_ASIDE
             while True:
                 with self._cond:
-                    # A consumer waiting in next() reads for itself; step aside while one does.
+                    # A consumer waiting in next() reads for itself; step aside while one does,
+                    # checking less often the longer it goes on (an idle stream costs no CPU).
                     if not self._stream_turn.wait_for(
-                        lambda: self._broken is not None or self._closed or not self._waiting_readers, _STEP_ASIDE
+                        lambda: self._broken is not None or self._closed or not self._waiting_readers, step_aside
                     ):
+                        step_aside = min(step_aside * 2, _MAX_STEP_ASIDE)
                         continue
+                    step_aside = _STEP_ASIDE
                     if self._broken is not None or self._closed:
                         break
                 with self._reading:
