@@ -9,6 +9,7 @@ import time
 
 import pytest
 from _clients import *  # noqa: F403
+from _testbase.proxy import FaultProxy
 
 import etcdstream
 from etcdstream import CompactedError, EventType, PermissionDenied, RevisionWentBackwards
@@ -371,3 +372,25 @@ def test_iterating_consumers_read_the_stream_themselves_and_resume(make_etcd_ser
         assert not thread.is_alive()
     assert not errors
     assert seen == revisions
+
+
+def test_a_silently_stalled_connection_is_noticed_and_left(run, make_etcd_server):
+    """A path that drops everything without a reset: keepalive pings notice it; the watch moves on, losing nothing."""
+    # etcd refuses pings more often than every 5 s unless told otherwise.
+    server = make_etcd_server(name="stall", extra_args=["--grpc-keepalive-min-time=500ms"])
+    with FaultProxy(server.endpoint) as proxy:
+
+        async def body(etcd):
+            watcher = await open_watch(etcd, "/s/")
+            first = (await etcd.put("/s/1", "1")).revision
+            assert [e[3] for e in await collect(watcher, 1)] == [first]
+            proxy.stall()
+            server.etcdctl("put", "/s/2", "2")
+            server.etcdctl("put", "/s/3", "3")
+            started = time.monotonic()
+            events = await collect(watcher, 2, timeout=20)
+            assert [(e[1], e[3]) for e in events] == [(b"/s/2", first + 1), (b"/s/3", first + 2)]
+            assert time.monotonic() - started < 15
+            await watcher.close()
+
+        run(body, [proxy.endpoint, server.endpoint], keepalive_time=1, keepalive_timeout=1)

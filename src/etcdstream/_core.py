@@ -781,6 +781,9 @@ class ClientCore:
             ("grpc.keepalive_timeout_ms", int(self.keepalive_timeout * 1000)),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.max_pings_without_data", 0),
+            # grpcio waits a minute for any ping's answer (a flow-control ping included, which
+            # holds back the keepalive ping): a silently stalled connection would go unnoticed.
+            ("grpc.http2.ping_timeout_ms", int(self.keepalive_timeout * 1000)),
             # A whole prefix may be far above grpcio's 4 MiB default.
             ("grpc.max_receive_message_length", -1),
             ("grpc.max_send_message_length", -1),
