@@ -8,11 +8,11 @@ watch and waits until etcd reports all of them. Run: pytest bench/test_connectio
 
 from __future__ import annotations
 
-import os
 import re
 import time
 
 import pytest
+from _testbase.proc import connections_to
 from bench_settings import N_WATCHES
 
 import etcdstream
@@ -43,34 +43,6 @@ def _settled_counts(etcd, quiet: float = 0.5) -> tuple[int, int]:
     return counts
 
 
-def _connections_to(port: int) -> int:
-    """This process's established TCP connections to `port` (Linux /proc; -1 elsewhere)."""
-    try:
-        inodes = set()
-        for fd in os.listdir("/proc/self/fd"):
-            try:
-                target = os.readlink(f"/proc/self/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-        count = 0
-        for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
-            try:
-                with open(table) as f:
-                    next(f)
-                    for line in f:
-                        fields = line.split()
-                        remote_port = int(fields[2].rsplit(":", 1)[1], 16)
-                        if remote_port == port and fields[3] == "01" and fields[9] in inodes:
-                            count += 1
-            except FileNotFoundError:
-                pass
-        return count
-    except OSError:
-        return -1
-
-
 def _measure(benchmark, etcd, name: str, open_all, close_all) -> None:
     benchmark.group = f"{N_WATCHES:,} watches: connections"
     benchmark.extra_info["items"] = N_WATCHES
@@ -86,7 +58,7 @@ def _measure(benchmark, etcd, name: str, open_all, close_all) -> None:
                 break
             time.sleep(0.02)
         counts.update(streams=streams - streams0, watchers=watchers - watchers0,
-                      connections=_connections_to(etcd.client_port))
+                      connections=connections_to(etcd.client_port))
 
     try:
         benchmark.pedantic(run, rounds=1, iterations=1)

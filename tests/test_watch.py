@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 
 import pytest
 from _clients import *  # noqa: F403
+from _testbase.proc import connections_to
 from _testbase.proxy import FaultProxy
 
 import etcdstream
@@ -293,27 +293,6 @@ def _watch_streams(server) -> int:
     raise AssertionError("etcd_debugging_mvcc_watch_stream_total not in /metrics")
 
 
-def _connections_to(port: int) -> int:
-    """This process's established TCP connections to port (etcd also connects to itself, for its gateway)."""
-    own_sockets = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            own_sockets.add(target[8:-1])
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as f:
-            for line in list(f)[1:]:
-                fields = line.split()
-                remote_port = int(fields[2].rsplit(":", 1)[1], 16)
-                if fields[3] == "01" and remote_port == port and fields[9] in own_sockets:
-                    count += 1
-    return count
-
-
 def test_a_thousand_watches_and_key_calls_share_one_connection(run, make_etcd_server):
     server = make_etcd_server(name="many")
     port = int(server.endpoint.rsplit(":", 1)[1])
@@ -324,7 +303,7 @@ def test_a_thousand_watches_and_key_calls_share_one_connection(run, make_etcd_se
         assert [e[1] for e in await collect(watchers[999], 1)] == [b"/m/999/k"]
         await etcd.get("/m/1/k")
         assert _watch_streams(server) == 1
-        assert _connections_to(port) == 1
+        assert connections_to(port) == 1
         for watcher in watchers[:500]:
             await watcher.close()
         await etcd.put("/m/0/k", "v")

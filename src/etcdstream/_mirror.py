@@ -18,7 +18,7 @@ from ._errors import ClientClosed, CompactedError, ConnectionFailed, EtcdError, 
 from ._keys import Key, to_bytes
 from ._results import Snapshot
 from ._types import EventType
-from ._watch import DEFAULT_MAX_BUFFERED_EVENTS, WatchSpec, watch_spec
+from ._watch import DEFAULT_MAX_BUFFERED_EVENTS, WatchSpec, next_pause, watch_spec
 from .codec import Event, EventBatch, KeyValue
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 _RESYNC_ERRORS = (CompactedError, RevisionWentBackwards)
 #: Errors of a full read that pass: the mirror tries again after a pause.
 _PASSING_ERRORS = (ConnectionFailed, Timeout, NoLeader)
-_MAX_PAUSE = 2.0
 
 ChangeCallback = Callable[[EventBatch, bool], object]
 
@@ -189,7 +188,7 @@ class Mirror(_MirrorBase):
                 with self._cond:
                     if self._cond.wait_for(lambda: self._closed, pause):
                         return None
-                pause = min(pause * 2, _MAX_PAUSE)
+                pause = next_pause(pause)
 
     def _run(self) -> None:
         try:
@@ -318,7 +317,7 @@ class AsyncMirror(_MirrorBase):
                 return await self._client.readdir(self._prefix)
             except _PASSING_ERRORS:
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, _MAX_PAUSE)
+                pause = next_pause(pause)
 
     async def _run(self) -> None:
         try:

@@ -74,6 +74,11 @@ def check_max_buffered_events(value: object) -> int:
     return value
 
 
+def next_pause(pause: float, ceiling: float = 2.0) -> float:
+    """The pause before the next reconnect: growing from 50 ms to ceiling seconds."""
+    return min(max(pause * 2, 0.05), ceiling)
+
+
 class StreamStep(Enum):
     """What a watch stream does after it broke."""
 

@@ -13,7 +13,7 @@ from . import codec
 from ._core import Call, Decision, Step
 from ._errors import AuthFailed, ClientClosed, EtcdError, Timeout
 from ._results import Snapshot
-from ._watch import WATCH_METHOD, StreamStep, WatcherState, WatchSpec, WatchStreamState, stream_failure
+from ._watch import WATCH_METHOD, StreamStep, WatcherState, WatchSpec, WatchStreamState, next_pause, stream_failure
 from .codec import EventBatch
 
 if TYPE_CHECKING:
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 _STOP = object()
 _STREAM_CALL = Call(WATCH_METHOD, b"", stream=True)
-_MAX_PAUSE = 2.0
 
 
 class AsyncWatcher:
@@ -199,14 +198,14 @@ class AsyncWatchStream:
                                              len(self._client._core.endpoints) > 1)
                 if not await self._recover(step, error, connection):
                     return
-                pause = min(max(pause * 2, 0.05), _MAX_PAUSE)
+                pause = next_pause(pause)
             except ClientClosed:
                 return
             except AuthFailed as e:  # the credentials themselves were refused
                 self._fail(e)
                 return
             except EtcdError:  # etcd unreachable while authenticating, or bytes that do not decode
-                pause = min(max(pause * 2, 0.05), _MAX_PAUSE)
+                pause = next_pause(pause)
 
     async def _authenticate(self) -> None:
         core = self._client._core

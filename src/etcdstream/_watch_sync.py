@@ -14,7 +14,7 @@ from . import codec
 from ._core import Call, Decision, Step
 from ._errors import AuthFailed, ClientClosed, DecodeError, EtcdError, Timeout
 from ._results import Snapshot
-from ._watch import WATCH_METHOD, StreamStep, WatcherState, WatchSpec, WatchStreamState, stream_failure
+from ._watch import WATCH_METHOD, StreamStep, WatcherState, WatchSpec, WatchStreamState, next_pause, stream_failure
 from .codec import EventBatch
 
 if TYPE_CHECKING:
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 _STOP = object()
 _STREAM_CALL = Call(WATCH_METHOD, b"", stream=True)
-_MAX_PAUSE = 2.0
 # How long the stream thread leaves the reading to consumers iterating in next() before it reads itself.
 _STEP_ASIDE = 0.005
 _MAX_STEP_ASIDE = 0.1
@@ -216,7 +215,7 @@ class WatchStream:
                                              len(self._client._core.endpoints) > 1)
                 if not self._recover(step, error, connection):
                     return
-                pause = min(max(pause * 2, 0.05), _MAX_PAUSE)
+                pause = next_pause(pause)
             except ClientClosed:
                 return
             except AuthFailed as e:  # the credentials themselves were refused
@@ -225,7 +224,7 @@ class WatchStream:
             except EtcdError:  # etcd unreachable while authenticating, or bytes that do not decode
                 if self._closed:
                     return
-                pause = min(max(pause * 2, 0.05), _MAX_PAUSE)
+                pause = next_pause(pause)
 
     def _authenticate(self) -> None:
         core = self._client._core
