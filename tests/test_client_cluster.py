@@ -74,6 +74,7 @@ def test_watch_and_mirror_go_on_when_the_member_in_use_dies(etcd_cluster, fresh_
         in_use = _member_in_use(etcd_cluster, client.status().member_id, client.members())
         in_use.kill()
         survivors = [m for m in etcd_cluster.members if m is not in_use]
+        etcd_cluster.leader(timeout=15)  # etcdctl does not wait out an election
         for i in range(5, 15):
             out = survivors[i % 2].etcdctl("put", fresh_prefix + f"{i}", "w", "-w", "json").stdout
             revisions.append(int(json.loads(out)["header"]["revision"]))
