@@ -28,7 +28,17 @@ from ._errors import (
     WatchCanceled,
 )
 from ._mirror import AsyncMirror, Mirror
-from ._results import Deleted, Lease, LeaseInfo, Member, PutResult, Snapshot, Status, TxnResult, Version
+from ._results import (
+    Deleted,
+    Lease,
+    LeaseInfo,
+    Member,
+    PutResult,
+    Snapshot,
+    Status,
+    TxnResult,
+    Version,
+)
 from ._sync import Client
 from ._txn import Compare, Delete, Get, Put
 from ._types import EventType, SortOrder, SortTarget, WatchFilter

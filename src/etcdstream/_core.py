@@ -585,14 +585,14 @@ _ERRORS_BY_DETAILS: tuple[tuple[str, type[EtcdError], str], ...] = (
 )
 
 # Server-side errors after which etcd did not apply the request and another try may work.
-_TRANSIENT_DETAILS = ("no leader", "leader changed", "too many requests", "not capable", "server stopped")
+TRANSIENT_DETAILS = ("no leader", "leader changed", "too many requests", "not capable", "server stopped")
 # etcd may or may not have applied the request: retried only for idempotent calls.
 _AMBIGUOUS_DETAILS = ("request timed out",)
 # grpc's words for "the request never reached etcd" (vs. a connection lost mid-call).
 _NOT_CONNECTED_DETAILS = ("failed to connect", "connection refused", "dns resolution failed",
                           "all backends failing", "handshake")
 # Errors an expired or stale token causes: authenticate again and retry once.
-_REAUTH_DETAILS = ("invalid auth token", "auth store is old", "revision in header is old")
+REAUTH_DETAILS = ("invalid auth token", "auth store is old", "revision in header is old")
 
 
 def error_from_rpc(code: grpc.StatusCode | None, details: str | None, endpoint: Endpoint, *,
@@ -666,11 +666,11 @@ class RetryPolicy:
         """Return the next step after a failure, or raise the EtcdError the caller sees."""
         details = details or ""
         error = error_from_rpc(code, details, self.core.endpoint, timeout=self.timeout)
-        if any(d in details for d in _REAUTH_DETAILS) and self.core.has_credentials and not self.reauthenticated:
+        if any(d in details for d in REAUTH_DETAILS) and self.core.has_credentials and not self.reauthenticated:
             self.reauthenticated = True
             return Decision(Step.REAUTHENTICATE)
         several = len(self.core.endpoints) > 1
-        transient = any(d in details for d in _TRANSIENT_DETAILS)
+        transient = any(d in details for d in TRANSIENT_DETAILS)
         if not transient and self.idempotent and any(d in details for d in _AMBIGUOUS_DETAILS):
             transient = True
         if transient:

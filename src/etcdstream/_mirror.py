@@ -14,7 +14,15 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from ._errors import ClientClosed, CompactedError, ConnectionFailed, EtcdError, NoLeader, RevisionWentBackwards, Timeout
+from ._errors import (
+    ClientClosed,
+    CompactedError,
+    ConnectionFailed,
+    EtcdError,
+    NoLeader,
+    RevisionWentBackwards,
+    Timeout,
+)
 from ._keys import Key, to_bytes
 from ._results import Snapshot
 from ._types import EventType

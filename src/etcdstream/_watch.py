@@ -13,15 +13,23 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from dataclasses import dataclass
-
 from enum import Enum
 
 import grpc
 
 from . import _proto, codec
-from ._core import error_from_rpc
+from ._core import REAUTH_DETAILS, TRANSIENT_DETAILS, error_from_rpc
 from ._endpoints import Endpoint
-from ._errors import AuthFailed, CompactedError, ConnectionFailed, EtcdError, PermissionDenied, RevisionWentBackwards, Timeout, WatchCanceled
+from ._errors import (
+    AuthFailed,
+    CompactedError,
+    ConnectionFailed,
+    EtcdError,
+    PermissionDenied,
+    RevisionWentBackwards,
+    Timeout,
+    WatchCanceled,
+)
 from ._keys import Key, prefix_range, to_bytes
 from ._results import Snapshot
 from .codec import EventBatch, WatchResponse
@@ -32,6 +40,7 @@ WATCH_METHOD = _proto.method_path("Watch", "Watch")
 #: paused (canceled); it resumes from where it stopped once the consumer catches
 #: up, so a slow consumer costs replay, never a lost event or a blocked stream.
 DEFAULT_MAX_BUFFERED_EVENTS = 100_000
+
 
 @dataclass(frozen=True)
 class WatchSpec:
@@ -79,6 +88,11 @@ def next_pause(pause: float, ceiling: float = 2.0) -> float:
     return min(max(pause * 2, 0.05), ceiling)
 
 
+# Codes a stream ends with when its connection or server went away, not when etcd refused it.
+_BROKEN_STREAM_CODES = (grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN,
+                        grpc.StatusCode.ABORTED)
+
+
 class StreamStep(Enum):
     """What a watch stream does after it broke."""
 
@@ -93,14 +107,15 @@ def stream_failure(code: grpc.StatusCode | None, details: str | None, endpoint: 
     """Decide what a broken Watch stream does: a watch has no deadline, so connection trouble is retried forever."""
     error = error_from_rpc(code, details, endpoint)
     text = details or ""
-    if any(problem in text for problem in ("invalid auth token", "revision in header is old", "auth store is old")):
+    if any(problem in text for problem in REAUTH_DETAILS):
         return StreamStep.REAUTHENTICATE, error
     if isinstance(error, (AuthFailed, PermissionDenied)):
         return StreamStep.FAIL, error
-    if isinstance(error, (ConnectionFailed, Timeout)) or code in (grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL,
-                                                                    grpc.StatusCode.UNKNOWN, grpc.StatusCode.ABORTED):
-        return (StreamStep.FAILOVER if several_endpoints else StreamStep.RECONNECT), error
-    if any(t in text for t in ("no leader", "leader changed", "server stopped", "too many requests")):
+    if (
+        isinstance(error, (ConnectionFailed, Timeout))
+        or code in _BROKEN_STREAM_CODES
+        or any(problem in text for problem in TRANSIENT_DETAILS)
+    ):
         return (StreamStep.FAILOVER if several_endpoints else StreamStep.RECONNECT), error
     return StreamStep.FAIL, error
 
@@ -346,7 +361,8 @@ class WatchStreamState:
         return True
 
 
-_TOKEN_PROBLEMS = ("invalid auth token", "revision in header is old", "user name is empty", "permission denied")
+# etcd 3.5.1 refuses a watch of an expired token as "permission denied".
+_TOKEN_PROBLEMS = (*REAUTH_DETAILS, "user name is empty", "permission denied")
 
 
 def _is_token_problem(reason: str) -> bool:

@@ -14,7 +14,15 @@ from . import codec
 from ._core import Call, Decision, Step
 from ._errors import AuthFailed, ClientClosed, DecodeError, EtcdError, Timeout
 from ._results import Snapshot
-from ._watch import WATCH_METHOD, StreamStep, WatcherState, WatchSpec, WatchStreamState, next_pause, stream_failure
+from ._watch import (
+    WATCH_METHOD,
+    StreamStep,
+    WatcherState,
+    WatchSpec,
+    WatchStreamState,
+    next_pause,
+    stream_failure,
+)
 from .codec import EventBatch
 
 if TYPE_CHECKING:
