@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from ._errors import (
@@ -105,8 +106,13 @@ class _MirrorBase(Mapping[bytes, KeyValue]):
 
     def snapshot(self) -> Snapshot:
         """A consistent copy: the keys and the revision they are at."""
-        data, revision = dict(self._state.data), self._state.revision
+        with self._applying():
+            data, revision = dict(self._state.data), self._state.revision
         return Snapshot(revision, [data[key] for key in sorted(data)])
+
+    def _applying(self) -> AbstractContextManager[object]:
+        """Held while the copy changes (AsyncMirror changes it in the event loop's one thread)."""
+        return nullcontext()
 
 
 class Mirror(_MirrorBase):
@@ -135,6 +141,9 @@ class Mirror(_MirrorBase):
     def on_change(self, callback: ChangeCallback) -> None:
         """Call callback(batch, resync) for every change from now on (in the sync thread)."""
         self._callbacks.append(callback)
+
+    def _applying(self) -> AbstractContextManager[object]:
+        return self._cond
 
     def wait_synced(self, timeout: float | None = None) -> bool:
         """Wait for the first full read; False on timeout. Raises the error that stopped the mirror."""
