@@ -9,14 +9,18 @@ methods can be awaited) and, in the other parametrization, with AsyncClient::
             await etcd.put(fresh_prefix + "k", "v")
         run(body, etcd_server.endpoint)
 
-Import the fixtures into a test module with ``from _clients import *``.
+Import the fixtures and helpers (open_watch, collect, MirrorOf, etcdctl_prefix,
+...) into a test module with ``from _clients import *``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -24,7 +28,20 @@ import pytest
 
 import etcdstream
 
-__all__ = ["BlockingAsAsync", "client_kind", "connect", "keepers_running", "run"]
+__all__ = [
+    "AwaitableWatcher",
+    "BlockingAsAsync",
+    "MirrorOf",
+    "client_kind",
+    "collect",
+    "connect",
+    "content",
+    "etcdctl_prefix",
+    "keepers_running",
+    "open_watch",
+    "run",
+    "wait_for_revision",
+]
 
 
 class BlockingAsAsync:
@@ -86,3 +103,90 @@ def run(client_kind: str) -> Callable[..., Any]:
         return asyncio.run(main())
 
     return run_body
+
+
+# --- watchers and mirrors of either client, awaited alike ---
+
+
+class AwaitableWatcher:
+    """A blocking Watcher whose get/close can be awaited like AsyncWatcher's (they block in place)."""
+
+    def __init__(self, watcher: etcdstream._watch_sync.Watcher) -> None:
+        self.watcher = watcher
+
+    @property
+    def revision(self) -> int:
+        return self.watcher.revision
+
+    async def get(self, timeout: float | None = None):
+        return self.watcher.get(timeout)
+
+    async def close(self) -> None:
+        self.watcher.close()
+
+
+async def open_watch(etcd, prefix, *, one_key=False, **kwargs):
+    """etcd.watchdir(...) (or watch) of either client, with awaitable get/close."""
+    if etcd.kind == "sync":
+        method = etcd.client.watch if one_key else etcd.client.watchdir
+        return AwaitableWatcher(method(prefix, **kwargs))
+    return await (etcd.watch if one_key else etcd.watchdir)(prefix, **kwargs)
+
+
+async def collect(watcher, count, timeout=10.0):
+    """The next `count` events of a watcher, in order (fails if they do not come in time)."""
+    events, revisions = [], []
+    deadline = time.monotonic() + timeout
+    while len(events) < count:
+        batch = await watcher.get(max(deadline - time.monotonic(), 0.01))
+        assert batch is not None, f"only {len(events)} of {count} events within {timeout} s: {events}"
+        events += [(e.type, e.key, e.value, e.mod_revision) for e in batch]
+        revisions.append(batch.revision)
+    assert revisions == sorted(revisions)
+    return events
+
+
+async def wait_for_revision(watcher, revision, timeout=10.0):
+    """Read a watcher until it has seen everything up to revision (fails if that takes longer than timeout)."""
+    deadline = time.monotonic() + timeout
+    while watcher.revision < revision:
+        assert time.monotonic() < deadline, f"watcher at {watcher.revision}, expected {revision}"
+        await watcher.get(0.1)
+
+
+def etcdctl_prefix(server, prefix: str, revision: int) -> dict[bytes, tuple[bytes, int]]:
+    """key -> (value, mod_revision) of every key under prefix at revision, as etcdctl reads them."""
+    out = server.etcdctl("get", prefix, "--prefix", f"--rev={revision}", "-w", "json").stdout
+    kvs = json.loads(out).get("kvs", [])
+    return {base64.b64decode(kv["key"]): (base64.b64decode(kv.get("value", "")), int(kv["mod_revision"])) for kv in kvs}
+
+
+class MirrorOf:
+    """Mirror (blocking, waited on in place) or AsyncMirror behind one awaitable interface."""
+
+    def __init__(self, etcd, prefix):
+        if etcd.kind == "sync":
+            self.mirror = etcdstream.Mirror(etcd.client, prefix)
+        else:
+            self.mirror = etcdstream.AsyncMirror(etcd, prefix)
+        self.batches = []
+        self.mirror.on_change(lambda batch, resync: self.batches.append((batch, resync)))
+
+    async def wait_synced(self, timeout=10):
+        result = self.mirror.wait_synced(timeout)
+        return (await result) if asyncio.iscoroutine(result) else result
+
+    async def wait_revision(self, revision, timeout=10):
+        result = self.mirror.wait_revision(revision, timeout)
+        return (await result) if asyncio.iscoroutine(result) else result
+
+    async def close(self):
+        result = self.mirror.close()
+        if asyncio.iscoroutine(result):
+            await result
+
+
+def content(mirror) -> dict[bytes, tuple[bytes, int]]:
+    """key -> (value, mod_revision) of a Mirror's copy, in etcdctl_prefix's shape."""
+    snapshot = mirror.snapshot()
+    return {kv.key: (kv.value, kv.mod_revision) for kv in snapshot.kvs}

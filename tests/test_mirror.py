@@ -3,53 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import random
 import threading
 
 import pytest
-from _clients import *  # noqa: F403
+from _clients import *
 
 import etcdstream
 from etcdstream import EventType
-
-
-def etcdctl_prefix(server, prefix: str, revision: int) -> dict[bytes, tuple[bytes, int]]:
-    """key -> (value, mod_revision) of every key under prefix at revision, as etcdctl reads them."""
-    out = server.etcdctl("get", prefix, "--prefix", f"--rev={revision}", "-w", "json").stdout
-    kvs = json.loads(out).get("kvs", [])
-    return {base64.b64decode(kv["key"]): (base64.b64decode(kv.get("value", "")), int(kv["mod_revision"])) for kv in kvs}
-
-
-class MirrorOf:
-    """Mirror (blocking, waited on in place) or AsyncMirror behind one awaitable interface."""
-
-    def __init__(self, etcd, prefix):
-        if etcd.kind == "sync":
-            self.mirror = etcdstream.Mirror(etcd.client, prefix)
-        else:
-            self.mirror = etcdstream.AsyncMirror(etcd, prefix)
-        self.batches = []
-        self.mirror.on_change(lambda batch, resync: self.batches.append((batch, resync)))
-
-    async def wait_synced(self, timeout=10):
-        result = self.mirror.wait_synced(timeout)
-        return (await result) if asyncio.iscoroutine(result) else result
-
-    async def wait_revision(self, revision, timeout=10):
-        result = self.mirror.wait_revision(revision, timeout)
-        return (await result) if asyncio.iscoroutine(result) else result
-
-    async def close(self):
-        result = self.mirror.close()
-        if asyncio.iscoroutine(result):
-            await result
-
-
-def content(mirror) -> dict[bytes, tuple[bytes, int]]:
-    snapshot = mirror.snapshot()
-    return {kv.key: (kv.value, kv.mod_revision) for kv in snapshot.kvs}
 
 
 def test_mirror_follows_puts_deletes_txns_and_lease_expiry(run, etcd_server, fresh_prefix):

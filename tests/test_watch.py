@@ -7,57 +7,17 @@ import threading
 import time
 
 import pytest
-from _clients import *  # noqa: F403
+from _clients import *
 from _testbase.proc import connections_to
 from _testbase.proxy import FaultProxy
 
 import etcdstream
-from etcdstream import CompactedError, EventType, PermissionDenied, RevisionWentBackwards
-
-
-class AwaitableWatcher:
-    """A blocking Watcher whose get/close can be awaited like AsyncWatcher's (they block in place)."""
-
-    def __init__(self, watcher: etcdstream._watch_sync.Watcher) -> None:
-        self.watcher = watcher
-
-    @property
-    def revision(self) -> int:
-        return self.watcher.revision
-
-    async def get(self, timeout: float | None = None):
-        return self.watcher.get(timeout)
-
-    async def close(self) -> None:
-        self.watcher.close()
-
-
-async def open_watch(etcd, prefix, *, one_key=False, **kwargs):
-    """etcd.watchdir(...) (or watch) of either client, with awaitable get/close."""
-    if etcd.kind == "sync":
-        method = etcd.client.watch if one_key else etcd.client.watchdir
-        return AwaitableWatcher(method(prefix, **kwargs))
-    return await (etcd.watch if one_key else etcd.watchdir)(prefix, **kwargs)
-
-
-async def collect(watcher, count, timeout=10.0):
-    """The next `count` events of a watcher, in order (fails if they do not come in time)."""
-    events, revisions = [], []
-    deadline = time.monotonic() + timeout
-    while len(events) < count:
-        batch = await watcher.get(max(deadline - time.monotonic(), 0.01))
-        assert batch is not None, f"only {len(events)} of {count} events within {timeout} s: {events}"
-        events += [(e.type, e.key, e.value, e.mod_revision) for e in batch]
-        revisions.append(batch.revision)
-    assert revisions == sorted(revisions)
-    return events
-
-
-async def wait_for_revision(watcher, revision, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while watcher.revision < revision:
-        assert time.monotonic() < deadline, f"watcher at {watcher.revision}, expected {revision}"
-        await watcher.get(0.1)
+from etcdstream import (
+    CompactedError,
+    EventType,
+    PermissionDenied,
+    RevisionWentBackwards,
+)
 
 
 def test_watchdir_delivers_every_change_in_order(run, etcd_server, fresh_prefix):
