@@ -154,9 +154,12 @@ class Mirror(_MirrorBase):
             return done
 
     def wait_revision(self, revision: int, timeout: float | None = None) -> bool:
-        """Wait until the copy is at revision or later; False on timeout."""
+        """Wait until the copy is at revision or later; False on timeout. Raises the error that stopped the mirror."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._state.revision >= revision or self._error is not None, timeout)
+            done = self._cond.wait_for(lambda: self._state.revision >= revision or self._error is not None, timeout)
+            if self._error is not None and self._state.revision < revision:
+                raise self._error
+            return done
 
     def changes(self, timeout: float | None = None) -> Iterator[tuple[EventBatch, bool]]:
         """(batch, resync) pairs as they are applied; ends after close() or timeout seconds without one."""
@@ -272,7 +275,7 @@ class AsyncMirror(_MirrorBase):
         return await self._wait(lambda: self._state.synced, timeout)
 
     async def wait_revision(self, revision: int, timeout: float | None = None) -> bool:
-        """Wait until the copy is at revision or later; False on timeout."""
+        """Wait until the copy is at revision or later; False on timeout. Raises the error that stopped the mirror."""
         return await self._wait(lambda: self._state.revision >= revision, timeout)
 
     async def changes(self, timeout: float | None = None):  # -> AsyncIterator[tuple[EventBatch, bool]]
