@@ -32,6 +32,7 @@ __all__ = [
     "AwaitableWatcher",
     "BlockingAsAsync",
     "MirrorOf",
+    "assert_mirror_equals_etcd",
     "client_kind",
     "collect",
     "connect",
@@ -147,11 +148,16 @@ async def collect(watcher, count, timeout=10.0):
 
 
 async def wait_for_revision(watcher, revision, timeout=10.0):
-    """Read a watcher until it has seen everything up to revision (fails if that takes longer than timeout)."""
+    """Read a watcher until it delivered everything up to revision; return the events read, as collect does."""
+    events, delivered = [], 0
     deadline = time.monotonic() + timeout
-    while watcher.revision < revision:
-        assert time.monotonic() < deadline, f"watcher at {watcher.revision}, expected {revision}"
-        await watcher.get(0.1)
+    while delivered < revision:
+        assert time.monotonic() < deadline, f"watcher delivered up to {delivered}, expected {revision}"
+        batch = await watcher.get(0.1)
+        if batch is not None:
+            events += [(e.type, e.key, e.value, e.mod_revision) for e in batch]
+            delivered = batch.revision
+    return events
 
 
 def etcdctl_prefix(server, prefix: str, revision: int) -> dict[bytes, tuple[bytes, int]]:
@@ -190,3 +196,10 @@ def content(mirror) -> dict[bytes, tuple[bytes, int]]:
     """key -> (value, mod_revision) of a Mirror's copy, in etcdctl_prefix's shape."""
     snapshot = mirror.snapshot()
     return {kv.key: (kv.value, kv.mod_revision) for kv in snapshot.kvs}
+
+
+def assert_mirror_equals_etcd(mirror, server, prefix: str) -> None:
+    """The copy of a Mirror (or AsyncMirror) equals `etcdctl get --prefix --rev=<its revision>`."""
+    snapshot = mirror.snapshot()
+    copy = {kv.key: (kv.value, kv.mod_revision) for kv in snapshot.kvs}
+    assert copy == etcdctl_prefix(server, prefix, snapshot.revision), f"at revision {snapshot.revision}"

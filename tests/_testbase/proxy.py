@@ -1,4 +1,4 @@
-"""A fault-injecting TCP proxy in front of a real etcd: forward, stall (silently) or reset connections."""
+"""A fault-injecting TCP proxy in front of a real etcd: forward, stall (silently), reset or drop connections."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ class FaultProxy:
     stall(): stop forwarding in both directions but keep the sockets open, as a
     dead network path does (no RST, no FIN); resume() forwards again (what was
     held back is delivered). reset(): close every connection at once.
+    drop(): reset, and close every new connection at once too (etcd
+    unreachable) until resume().
     """
 
     def __init__(self, target: str) -> None:
@@ -24,6 +26,7 @@ class FaultProxy:
         self._selector.register(self._listener, selectors.EVENT_READ)
         self._peers: dict[socket.socket, socket.socket] = {}
         self._stalled = threading.Event()
+        self._dropping = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="fault-proxy", daemon=True)
@@ -40,6 +43,11 @@ class FaultProxy:
 
     def resume(self) -> None:
         self._stalled.clear()
+        self._dropping.clear()
+
+    def drop(self) -> None:
+        self._dropping.set()
+        self.reset()
 
     def reset(self) -> None:
         with self._lock:
@@ -71,6 +79,9 @@ class FaultProxy:
                 with self._lock:
                     if sock is self._listener:
                         client, _ = self._listener.accept()
+                        if self._dropping.is_set():
+                            client.close()
+                            continue
                         try:
                             upstream = socket.create_connection(self._target, timeout=2)
                         except OSError:
@@ -82,11 +93,11 @@ class FaultProxy:
                     elif not self._stalled.is_set() and sock in self._peers:
                         try:
                             data = sock.recv(65536)
+                            if data:
+                                self._peers[sock].sendall(data)
                         except OSError:
                             data = b""
                         if not data:
                             self._drop(sock)
-                        else:
-                            self._peers[sock].sendall(data)
             if self._stalled.is_set():
                 self._stop.wait(0.01)  # held data stays in the kernel buffers

@@ -1,0 +1,280 @@
+"""Fault injection against real etcd (issue 7): members killed under writers, stalled and dropped
+connections, compaction while disconnected, a restored backup, a revoked permission, 1,000 watchers.
+
+Each scenario ends the same way: every Mirror equals `etcdctl get --prefix --rev=<its revision>`,
+and every watcher delivered each revision once, in order (or ended with the error a user must see).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from _clients import *
+from _testbase.proxy import FaultProxy
+
+import etcdstream
+from etcdstream import (
+    CompactedError,
+    EtcdError,
+    KeyExistsError,
+    PermissionDenied,
+    RevisionWentBackwards,
+)
+
+
+class Writers:
+    """Threads creating new keys under a prefix through their own Client until the `with` block ends.
+
+    Every key is created once (a create is never applied twice), so the keys' mod revisions in
+    etcd are exactly the revisions written; `acknowledged` holds those the writers were told of
+    (a write that failed during a fault may still have been applied).
+    """
+
+    def __init__(self, endpoints: list[str], prefix: str, threads: int = 2) -> None:
+        self.prefix = prefix
+        self.acknowledged: list[int] = []
+        self._endpoints = endpoints
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._write, args=(n,), name=f"writer-{n}") for n in range(threads)]
+
+    def __enter__(self) -> Writers:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+            assert not thread.is_alive(), "a writer is stuck"
+
+    def _write(self, n: int) -> None:
+        with etcdstream.Client(self._endpoints, timeout=5) as client:
+            for i in range(1_000_000):
+                if self._stop.wait(0.005):  # leave the CPU to what is under test
+                    return
+                try:
+                    self.acknowledged.append(client.create(f"{self.prefix}{n}-{i:06d}", "v"))
+                except KeyExistsError:
+                    pass  # applied by a try that timed out
+                except EtcdError:
+                    pass  # during a fault; applied or not, etcd says at the end
+
+    async def wait_for_more(self, count: int, timeout: float = 30.0) -> None:
+        """Wait until `count` more writes than now were acknowledged."""
+        target = len(self.acknowledged) + count
+        await wait_until(lambda: len(self.acknowledged) >= target, timeout, f"{count} more writes")
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll condition until it holds; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        await asyncio.sleep(0.05)
+
+
+async def written_revisions(server, prefix: str) -> list[int]:
+    """Every revision written under a Writers prefix, from etcd (each key was written once)."""
+    keys = await asyncio.to_thread(etcdctl_prefix, server, prefix, 0)
+    return sorted(mod_revision for _, mod_revision in keys.values())
+
+
+async def check_watcher_and_mirror(server, prefix: str, watcher, mirror, acknowledged: list[int]) -> None:
+    """The invariant of every scenario, for keys written once each under prefix."""
+    revisions = await written_revisions(server, prefix)
+    assert set(acknowledged) <= set(revisions)
+    seen = [event[3] for event in await wait_for_revision(watcher, revisions[-1], timeout=30)]
+    assert seen == revisions  # each once, in order
+    assert await mirror.wait_revision(revisions[-1], 30)
+    await asyncio.to_thread(assert_mirror_equals_etcd, mirror.mirror, server, prefix)
+
+
+def etcdctl_write(server, *args: str) -> int:
+    """Run an etcdctl write ("put", key, value or "del", key); return etcd's revision after it."""
+    return int(json.loads(server.etcdctl(*args, "-w", "json").stdout)["header"]["revision"])
+
+
+async def member_in_use(etcd, cluster):
+    """The cluster member the client is connected to."""
+    member_id = (await etcd.status()).member_id
+    name = next(m.name for m in await etcd.members() if m.id == member_id)
+    return next(m for m in cluster.members if m.name == name)
+
+
+@pytest.mark.parametrize("victim", ["member in use", "leader"])
+def test_a_member_killed_and_restarted_under_writers_loses_nothing(run, etcd_cluster, fresh_prefix, victim):
+    leader = etcd_cluster.leader(timeout=30)
+    in_use, other = (m for m in etcd_cluster.members if m is not leader)
+    # The client starts on a follower: killing it is a failover; killing the leader is an
+    # election under a stream that stays up.
+    dead = in_use if victim == "member in use" else leader
+
+    async def body(etcd):
+        assert await member_in_use(etcd, etcd_cluster) is in_use
+        watcher = await open_watch(etcd, fresh_prefix)
+        mirror = MirrorOf(etcd, fresh_prefix)
+        assert await mirror.wait_synced(20)
+        with Writers(etcd_cluster.endpoints, fresh_prefix) as writers:
+            await writers.wait_for_more(20)
+            await asyncio.to_thread(dead.kill)
+            await writers.wait_for_more(20)
+            await asyncio.to_thread(dead.start)
+            await writers.wait_for_more(20)
+        await check_watcher_and_mirror(etcd_cluster, fresh_prefix, watcher, mirror, writers.acknowledged)
+        assert mirror.mirror.resyncs == 0
+        await mirror.close()
+        await watcher.close()
+
+    run(body, [in_use.endpoint, other.endpoint, leader.endpoint])
+
+
+def test_a_silent_stall_under_writers_loses_nothing(run, make_etcd_server, fresh_prefix):
+    # etcd refuses pings more often than every 5 s unless told otherwise.
+    server = make_etcd_server(name="stall", extra_args=["--grpc-keepalive-min-time=500ms"])
+    with FaultProxy(server.endpoint) as proxy:
+
+        async def body(etcd):
+            watcher = await open_watch(etcd, fresh_prefix)
+            mirror = MirrorOf(etcd, fresh_prefix)
+            assert await mirror.wait_synced(20)
+            with Writers([server.endpoint], fresh_prefix) as writers:
+                await writers.wait_for_more(10)
+                proxy.stall()
+                await asyncio.sleep(3)  # longer than keepalive_time + keepalive_timeout
+                await writers.wait_for_more(10)
+            # Still stalled: all of it came over the other endpoint.
+            await check_watcher_and_mirror(server, fresh_prefix, watcher, mirror, writers.acknowledged)
+            proxy.resume()
+            await mirror.close()
+            await watcher.close()
+
+        run(body, [proxy.endpoint, server.endpoint], keepalive_time=1, keepalive_timeout=1)
+
+
+def test_history_compacted_while_disconnected(run, etcd_server, fresh_prefix):
+    """The watcher cannot resume: it ends with CompactedError; the Mirror reads the prefix again."""
+    with FaultProxy(etcd_server.endpoint) as proxy:
+
+        async def body(etcd):
+            watcher = await open_watch(etcd, fresh_prefix)
+            mirror = MirrorOf(etcd, fresh_prefix)
+            assert await mirror.wait_synced(20)
+            before = [(await etcd.put(fresh_prefix + f"before-{i}", "v")).revision for i in range(3)]
+            assert [event[3] for event in await wait_for_revision(watcher, before[-1])] == before
+            assert await mirror.wait_revision(before[-1])
+            proxy.drop()
+            await asyncio.to_thread(etcdctl_write, etcd_server, "del", fresh_prefix + "before-1")
+            for i in range(3):
+                latest = await asyncio.to_thread(etcdctl_write, etcd_server, "put", fresh_prefix + f"during-{i}", "v")
+            await asyncio.to_thread(etcd_server.etcdctl, "compact", str(latest))
+            proxy.resume()
+            with pytest.raises(CompactedError) as caught:
+                await wait_for_revision(watcher, latest, timeout=30)
+            assert caught.value.compact_revision == latest
+            await wait_until(lambda: mirror.mirror.resyncs == 1, 30, "resync")
+            after = (await etcd.put(fresh_prefix + "after", "v")).revision
+            assert await mirror.wait_revision(after, 30)
+            await asyncio.to_thread(assert_mirror_equals_etcd, mirror.mirror, etcd_server, fresh_prefix)
+            assert fresh_prefix.encode() + b"before-1" not in mirror.mirror
+            assert mirror.batches[-2][1], "the resync is reported as one"
+            await mirror.close()
+
+        run(body, [proxy.endpoint])
+
+
+def test_a_restored_backup_is_detected(run, make_etcd_server, tmp_path):
+    """etcd restored to an older revision: the watcher raises RevisionWentBackwards, the Mirror reads again."""
+    server = make_etcd_server(name="restore")
+    backup = tmp_path / "backup.db"
+
+    async def body(etcd):
+        await etcd.put("/b/kept", "v")
+        await asyncio.to_thread(server.etcdctl, "snapshot", "save", str(backup))
+        watcher = await open_watch(etcd, "/b/")
+        mirror = MirrorOf(etcd, "/b/")
+        assert await mirror.wait_synced(20)
+        lost = [(await etcd.put(f"/b/lost-{i}", "v")).revision for i in range(3)]
+        assert [event[3] for event in await wait_for_revision(watcher, lost[-1])] == lost
+        assert await mirror.wait_revision(lost[-1])
+        await asyncio.to_thread(server.stop)
+        await asyncio.to_thread(server.restore_snapshot, backup)
+        await asyncio.to_thread(server.start)
+        with pytest.raises(RevisionWentBackwards):
+            await wait_for_revision(watcher, lost[-1] + 1, timeout=30)
+        await wait_until(lambda: mirror.mirror.resyncs == 1, 30, "resync")
+        assert sorted(mirror.mirror) == [b"/b/kept"]
+        after = (await etcd.put("/b/after", "v")).revision
+        assert await mirror.wait_revision(after, 30)
+        await asyncio.to_thread(assert_mirror_equals_etcd, mirror.mirror, server, "/b/")
+        await mirror.close()
+
+    run(body, server.endpoint)
+
+
+def test_a_revoked_permission_ends_the_watch_at_its_next_create(run, make_etcd_server):
+    """etcd checks read permission when a watch is created: a live watch goes on, a reconnect is refused."""
+    server = make_etcd_server(name="revoke", auth=True)
+    for step in [("role", "add", "config-reader"),
+                 ("role", "grant-permission", "config-reader", "read", "/w/", "--prefix=true"),
+                 ("user", "add", "gateway:gateway-secret"),
+                 ("user", "grant-role", "gateway", "config-reader")]:
+        server.etcdctl(*step)
+    with FaultProxy(server.endpoint) as proxy:
+
+        async def body(etcd):
+            watcher = await open_watch(etcd, "/w/")
+            mirror = MirrorOf(etcd, "/w/")
+            assert await mirror.wait_synced(20)
+            first = await asyncio.to_thread(etcdctl_write, server, "put", "/w/1", "v")
+            assert [event[3] for event in await wait_for_revision(watcher, first)] == [first]
+            await asyncio.to_thread(server.etcdctl, "role", "revoke-permission", "config-reader", "/w/",
+                                    "--prefix=true")
+            second = await asyncio.to_thread(etcdctl_write, server, "put", "/w/2", "v")
+            assert [event[3] for event in await wait_for_revision(watcher, second)] == [second]
+            assert await mirror.wait_revision(second)
+            await asyncio.to_thread(assert_mirror_equals_etcd, mirror.mirror, server, "/w/")
+            proxy.reset()  # the watches are created again, and refused
+            with pytest.raises(PermissionDenied):
+                await wait_for_revision(watcher, second + 1, timeout=30)
+            with pytest.raises(PermissionDenied):
+                await mirror.wait_revision(second + 1, 30)
+            await mirror.close()
+
+        run(body, [proxy.endpoint], username="gateway", password="gateway-secret")
+
+
+def test_a_thousand_watchers_closed_leave_nothing_behind(client_kind, make_etcd_server):
+    """No thread, task or server-side watcher outlives the watchers that needed it."""
+    server = make_etcd_server(name="leaks")
+
+    def server_watchers() -> float:
+        return server.metric("etcd_debugging_mvcc_watcher_total")
+
+    def running() -> tuple[int, int]:
+        return threading.active_count(), len(asyncio.all_tasks())
+
+    async def main():
+        baseline, idle_server = running(), server_watchers()
+        async with connect(client_kind, server.endpoint) as etcd:
+            watchers = [await open_watch(etcd, f"/l/{i}/") for i in range(1000)]
+            assert server_watchers() == idle_server + 1000
+            while_open = running()
+            for watcher in watchers[::2]:
+                await watcher.close()
+            await wait_until(lambda: server_watchers() == idle_server + 500, 20, "500 server-side watchers")
+            latest = (await etcd.put("/l/1/k", "v")).revision
+            assert [event[3] for event in await wait_for_revision(watchers[1], latest)] == [latest]
+            assert running() == while_open
+            for watcher in watchers[1::2]:
+                await watcher.close()
+            await wait_until(lambda: server_watchers() == idle_server, 20, "no server-side watchers")
+            assert running() == while_open
+        await wait_until(lambda: running() == baseline, 10, f"back to {baseline} threads and tasks")
+
+    asyncio.run(main())
