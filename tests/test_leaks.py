@@ -1,0 +1,95 @@
+"""Leaks: making and closing many clients and watches leaves threads, fds and memory flat.
+
+Each check runs _leak_probe.py in a fresh interpreter against its own etcd, for
+Client and AsyncClient: "clients" makes, uses (one call; every 10th also opens
+a watch) and closes clients; "watches" opens and closes watches on one client,
+a thousand open at a time. The probe measures itself after a warm-up (a tenth
+of the work) and at the end; see the bounds below.
+
+Counts: 10,000 clients and 20,000 watches by default (about a minute on a
+shared 2-core machine; a watch costs ~0.6-0.9 ms of client CPU, grpcio's cost
+of four stream messages: create, created, cancel, canceled). The issue's
+100,000 watches: ETCDSTREAM_LEAK_SCALE=1 (a factor on 10,000 clients and
+100,000 watches; 0.1 for a quick run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROBE = Path(__file__).with_name("_leak_probe.py")
+
+FULL_COUNTS = {"clients": 10_000, "watches": 100_000}
+DEFAULT_COUNTS = {"clients": 10_000, "watches": 20_000}
+
+# Back exactly at their warm values (the probe waits up to 15 s for closes to settle).
+EXACT = ("threads", "os_threads", "fds", "tasks", "etcd_watch_streams", "etcd_watchers")
+
+
+def blocks_allowed(count: int) -> int:
+    """Python blocks the end may hold above the warm point.
+
+    A leak of one object per client or watch leaves `count` more blocks
+    (sys.getallocatedblocks counts every object, even an int in a set): 5x
+    this bound at 10,000 items, 9x at 100,000. Runs without a leak grow by 10-500 blocks
+    (asyncio's and traceback's caches filling up).
+    """
+    return 1_000 + count // 10
+
+
+# RSS catches memory outside Python's allocator (grpc's C core). Runs without a
+# leak grow 0.5-8 MiB (allocator arenas of grpc's threads). 16 MiB is 1.6 KiB
+# per client at 10,000 (a Client left open holds ~14 KiB) and 0.8 KiB per watch
+# at 20,000 (a closed watcher kept by AsyncClient held 2.5 KiB); smaller leaks
+# of Python objects are caught by the blocks.
+RSS_GROWTH_KIB = 16 * 1024
+
+
+def leak_count(scenario: str) -> int:
+    scale = os.environ.get("ETCDSTREAM_LEAK_SCALE")
+    if scale is None:
+        return DEFAULT_COUNTS[scenario]
+    return max(10, round(FULL_COUNTS[scenario] * float(scale)))
+
+
+def run_probe(scenario: str, kind: str, endpoint: str, count: int) -> dict:
+    command = [sys.executable, str(PROBE), scenario, kind, endpoint, str(count), str(max(1, count // 10))]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, f"probe failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def report(result: dict, count: int) -> str:
+    """The measurements as a table, for the failure message."""
+    warm, end = result["warm"], result["end"]
+    lines = [f"{count} items in {result['seconds']} s; OS threads at the end: {result['end_threads']}",
+             f"{'':20} {'warm':>10} {'end':>10} {'growth':>10}"]
+    lines += [f"{name:20} {warm[name]:>10} {end[name]:>10} {end[name] - warm[name]:>+10}" for name in warm]
+    return "\n".join(lines)
+
+
+# Found by this test, reported, not yet fixed in src/: both watch streams keep the id of
+# every closed watch (WatchStreamState._canceled_ids, 1 block per watch), and
+# AsyncWatchStream._wakeups keeps every closed watcher's state and Event until its
+# consumer reads again (16 blocks, ~2.5 KiB per watch). Strict: remove once fixed.
+KNOWN_WATCH_LEAKS = pytest.mark.xfail(strict=True, reason="closed watches leave state behind (issue 7)")
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("scenario", ["clients", pytest.param("watches", marks=KNOWN_WATCH_LEAKS)])
+def test_no_leak(scenario, kind, make_etcd_server):
+    server = make_etcd_server(name=f"leaks-{scenario}")
+    count = leak_count(scenario)
+    result = run_probe(scenario, kind, server.endpoint, count)
+    warm, end = result["warm"], result["end"]
+    numbers = report(result, count)
+    print(numbers)  # shown with -s or -rA: the numbers of a passing run too
+    assert {k: end[k] for k in EXACT if k in warm} == {k: warm[k] for k in EXACT if k in warm}, numbers
+    assert end["py_blocks"] - warm["py_blocks"] < blocks_allowed(count), numbers
+    assert end["rss_kib"] - warm["rss_kib"] < RSS_GROWTH_KIB, numbers
