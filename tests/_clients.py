@@ -16,15 +16,14 @@ Import the fixtures and helpers (open_watch, collect, MirrorOf, etcdctl_prefix,
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from _testbase.workload import etcdctl_kvs
 
 import etcdstream
 
@@ -161,10 +160,8 @@ async def wait_for_revision(watcher, revision, timeout=10.0):
 
 
 def etcdctl_prefix(server, prefix: str, revision: int) -> dict[bytes, tuple[bytes, int]]:
-    """key -> (value, mod_revision) of every key under prefix at revision, as etcdctl reads them."""
-    out = server.etcdctl("get", prefix, "--prefix", f"--rev={revision}", "-w", "json").stdout
-    kvs = json.loads(out).get("kvs", [])
-    return {base64.b64decode(kv["key"]): (base64.b64decode(kv.get("value", "")), int(kv["mod_revision"])) for kv in kvs}
+    """key -> (value, mod_revision) of every key under prefix at revision (0: now), as etcdctl reads them."""
+    return {key: (kv.value, kv.mod_revision) for key, kv in etcdctl_kvs(server, prefix, revision).items()}
 
 
 class MirrorOf:
