@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -78,21 +79,39 @@ def thread_names() -> list[str]:
 
 # Counts that must come back exactly to their warm values once closes have settled.
 SETTLING = ("threads", "os_threads", "fds", "tasks", "etcd_watch_streams", "etcd_watchers")
+SETTLE_POLL = 0.25
 
 
-def has_settled(numbers: dict[str, int], target: dict[str, int] | None) -> bool:
-    """Back at target's counts; with no target (the warm point), once etcd holds no watchers."""
-    if target is None:
-        return numbers["etcd_watchers"] == 0
-    return all(numbers.get(name) == target.get(name) for name in SETTLING)
+def settling(endpoint: str, target: dict[str, int] | None, in_loop: bool) -> Iterator[dict[str, int] | None]:
+    """Measure until closes have settled, yielding None while not (the caller sleeps SETTLE_POLL), then the numbers.
+
+    Settled: the counts are back at target's (with no target, at the warm point:
+    etcd holds no watchers) and Python's blocks stopped shrinking (etcd's
+    answers to the last cancels may still be on their way to the client).
+    Gives up after SETTLE_SECONDS, yielding the numbers as they are.
+    """
+    deadline = time.monotonic() + SETTLE_SECONDS
+    previous: dict[str, int] = {}
+    while True:
+        numbers = measure(endpoint, in_loop)
+        if target is None:
+            counts_back = numbers["etcd_watchers"] == 0
+        else:
+            counts_back = all(numbers.get(name) == target.get(name) for name in SETTLING)
+        blocks_still = abs(numbers["py_blocks"] - previous.get("py_blocks", 0)) < 100
+        if (counts_back and blocks_still) or time.monotonic() > deadline:
+            yield numbers
+            return
+        previous = numbers
+        yield None
 
 
 def settled(endpoint: str, target: dict[str, int] | None) -> dict[str, int]:
-    """Measure once closes have settled (see has_settled), or after SETTLE_SECONDS."""
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while not has_settled(numbers := measure(endpoint, False), target) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return numbers
+    for numbers in settling(endpoint, target, False):
+        if numbers is not None:
+            return numbers
+        time.sleep(SETTLE_POLL)
+    raise AssertionError("settling() ends with the numbers")
 
 
 # --- the blocking Client ---
@@ -187,10 +206,11 @@ async def run_async(scenario: str, endpoint: str, count: int, warmup: int) -> di
 
     async def settled_in_loop(target: dict[str, int] | None) -> dict[str, int]:
         # As settled(), sleeping in the loop: closes finish in tasks.
-        deadline = time.monotonic() + SETTLE_SECONDS
-        while not has_settled(numbers := measure(endpoint, True), target) and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        return numbers
+        for numbers in settling(endpoint, target, True):
+            if numbers is not None:
+                return numbers
+            await asyncio.sleep(SETTLE_POLL)
+        raise AssertionError("settling() ends with the numbers")
 
     await workload(warmup)
     warm = await settled_in_loop(None)

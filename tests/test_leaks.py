@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,8 @@ def run_probe(scenario: str, kind: str, endpoint: str, count: int) -> dict:
 def report(result: dict, count: int) -> str:
     """The measurements as a table, for the failure message."""
     warm, end = result["warm"], result["end"]
-    lines = [f"{count} items in {result['seconds']} s; OS threads at the end: {result['end_threads']}",
+    threads = ", ".join(f"{name} x{n}" for name, n in sorted(Counter(result["end_threads"]).items()))
+    lines = [f"{count} items in {result['seconds']} s; OS threads at the end: {threads}",
              f"{'':20} {'warm':>10} {'end':>10} {'growth':>10}"]
     lines += [f"{name:20} {warm[name]:>10} {end[name]:>10} {end[name] - warm[name]:>+10}" for name in warm]
     return "\n".join(lines)
