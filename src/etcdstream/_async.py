@@ -142,12 +142,14 @@ class AsyncClient:
                     self._core.accept_token(await self._invoke(self._core.authenticate_call()))
                 return await connection.send(call, policy.remaining(), self._core.metadata(call))
             except grpc.RpcError as e:  # grpc.aio.AioRpcError is one
-                if self._closed:
-                    raise ClientClosed("the client was closed during the call") from None
-                decision = policy.decide(e.code(), e.details())
-                await self._apply(decision, connection)
-                if decision.error is not None:
-                    raise decision.error from None
+                code, details = e.code(), e.details()
+            if self._closed:
+                raise ClientClosed("the client was closed during the call")
+            # Outside the handler, so the error raised has no grpc error (holding the request and token) as context.
+            decision = policy.decide(code, details)
+            await self._apply(decision, connection)
+            if decision.error is not None:
+                raise decision.error
 
     async def _run(self, op: Operation[T]) -> T:
         try:
@@ -343,6 +345,8 @@ class AsyncClient:
         await self.close()
 
     def __repr__(self) -> str:
+        if not hasattr(self, "_closed"):  # __init__ raised (error reports show such objects too)
+            return f"<AsyncClient not initialised>"
         state = "closed" if self._closed else f"using {self._core.endpoint}"
         return f"<AsyncClient {self._core.describe()} {state}>"
 

@@ -21,7 +21,7 @@ import json
 import ssl
 import time
 from collections.abc import Generator, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -85,7 +85,8 @@ class Call:
     """
 
     method: str
-    request: bytes
+    # Not in repr(): Authenticate's request holds the password (tracebacks with locals show Calls).
+    request: bytes = field(repr=False)
     timeout: float | None = None
     stream: bool = False
     authenticated: bool = True
@@ -712,6 +713,15 @@ def _read_file(name: str, path: str | Path | None) -> bytes | None:
         raise ValueError(f"{name}: cannot read {path}: {e.strerror}") from None
 
 
+class _TokenMetadata(tuple):
+    """gRPC metadata carrying the auth token; its repr() hides the token (tracebacks with locals show it)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "(('token', '<hidden>'),)"
+
+
 class ClientCore:
     """Configuration and connection state shared by Client and AsyncClient (no I/O beyond reading PEM files)."""
 
@@ -805,7 +815,7 @@ class ClientCore:
     def metadata(self, call: Call) -> tuple[tuple[str, str], ...] | None:
         """The call's metadata: the auth token, when there is one."""
         if call.authenticated and self.token:
-            return (("token", self.token),)
+            return _TokenMetadata((("token", self.token),))
         return None
 
     def authenticate_call(self) -> Call:
@@ -833,6 +843,13 @@ class ClientCore:
     def describe(self) -> str:
         """Endpoints for repr()."""
         return ",".join(str(e) for e in self.endpoints)
+
+    def __repr__(self) -> str:
+        # Never the password, the token or the key: a repr ends up in logs and error reports.
+        if not hasattr(self, "generation"):  # __init__ raised
+            return "<ClientCore not initialised>"
+        user = f" user {self.username}" if self.username is not None else ""
+        return f"<ClientCore {self.describe()}{user}{' tls' if self.tls else ''}>"
 
 
 def health_from_error(error: EtcdError) -> bool:

@@ -30,10 +30,24 @@ class Endpoint:
 _SCHEMES = {"http": False, "https": True}
 
 
+def _split_userinfo(text: str) -> tuple[str, str]:
+    """(text with any "user:password@" replaced by "***@", the userinfo found): messages must not show it."""
+    scheme, separator, rest = text.rpartition("://")
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at:
+        return text, ""
+    return f"{scheme}{separator}***@{host}{slash}{path}", userinfo
+
+
 def _parse_one(text: str) -> Endpoint:
     if not isinstance(text, str):
         raise TypeError(f"an endpoint must be a str like '127.0.0.1:2379', got {type(text).__name__}")
     text = text.strip()
+    shown, userinfo = _split_userinfo(text)
+    if userinfo:
+        raise ValueError(f"endpoint {shown!r}: credentials in the URL are not used; "
+                         "pass username= and password= (the command line's --user NAME:PASSWORD)")
     if "://" in text:
         scheme = text.split("://", 1)[0].lower()
         if scheme not in _SCHEMES:
@@ -43,7 +57,7 @@ def _parse_one(text: str) -> Endpoint:
     else:
         tls = None
         parts = urlsplit("//" + text)  # lets urlsplit parse host:port and [v6]:port
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError(f"endpoint {text!r}: expected host:port or http(s)://host:port, nothing more")
     try:
         port = parts.port

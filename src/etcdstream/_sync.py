@@ -174,12 +174,15 @@ class Client:
                     self._core.accept_token(self._invoke(self._core.authenticate_call()))
                 return connection.send(call, policy.remaining(), self._core.metadata(call))
             except grpc.RpcError as e:
-                if self._closed:
-                    raise ClientClosed("the client was closed during the call") from None
-                decision = policy.decide(e.code(), e.details())
-                self._apply(decision, connection)
-                if decision.error is not None:
-                    raise decision.error from None
+                code, details = e.code(), e.details()
+            if self._closed:
+                raise ClientClosed("the client was closed during the call")
+            # Decided outside the handler: the error raised then has no grpc error as __context__,
+            # whose traceback holds the request (Authenticate's: the password) and the token.
+            decision = policy.decide(code, details)
+            self._apply(decision, connection)
+            if decision.error is not None:
+                raise decision.error
 
     def _run(self, op: Operation[T]) -> T:
         try:
@@ -376,5 +379,7 @@ class Client:
         self.close()
 
     def __repr__(self) -> str:
+        if not hasattr(self, "_closed"):  # __init__ raised (error reports show such objects too)
+            return f"<Client not initialised>"
         state = "closed" if self._closed else f"using {self._core.endpoint}"
         return f"<Client {self._core.describe()} {state}>"
