@@ -53,13 +53,21 @@ def etcd_gauges(endpoint: str) -> dict[str, int]:
     return gauges
 
 
+# grpc's EventEngine pool starts a thread a second while all of its threads are
+# busy and ends the extra ones after 20 s idle: its size follows the load.
+GRPC_POOL_THREAD = "event_engine"
+
+
 def measure(endpoint: str, in_loop: bool) -> dict[str, int]:
     """The process's threads, fds, memory and (in a loop) tasks, and etcd's watch gauges."""
     gc.collect()
     page = os.sysconf("SC_PAGE_SIZE")
+    os_threads = thread_names()
+    pool_threads = os_threads.count(GRPC_POOL_THREAD)
     numbers = {
         "threads": threading.active_count(),
-        "os_threads": len(os.listdir("/proc/self/task")),  # grpc's C threads too
+        "os_threads": len(os_threads) - pool_threads,  # grpc's other C threads too
+        "grpc_pool_threads": pool_threads,
         "fds": len(os.listdir("/proc/self/fd")),
         "rss_kib": int(Path("/proc/self/statm").read_text().split()[1]) * page // 1024,
         # Every Python object (even an int in a set) is a block: finer than RSS.
