@@ -84,7 +84,8 @@ def test_random_workload_with_faults(seed, make_etcd_server):
     report = asyncio.run(asyncio.wait_for(run_model(seed, server), RUN_TIMEOUT))
     print(f"{report.summary()} in {time.monotonic() - started:.1f} s")
     replay = f"seed {seed} (replay: ETCDSTREAM_MODEL_SEED={seed})"
-    assert not report.divergences, f"{replay}: {report.summary()}\n" + "\n".join(report.divergences[:30])
+    problems = report.divergences + report.library_errors
+    assert not problems, f"{replay}: {report.summary()}\n" + "\n".join(problems[:30])
     assert report.events_checked > 0, f"{replay}: no event reached the watchers"
     assert set(report.faults) == set(FAULTS), f"{replay}: faults injected {report.faults}"
 
