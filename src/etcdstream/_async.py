@@ -58,6 +58,8 @@ class _Connection:
         else:
             self.channel = grpc.aio.secure_channel(target, credentials, options=options)
         self.generation = core.generation
+        #: a call succeeded on it (so its TLS handshake, if any, completed)
+        self.answered = False
         self.unary: dict[str, Any] = {}
         self.stream: dict[str, Any] = {}
 
@@ -140,13 +142,15 @@ class AsyncClient:
             try:
                 if self._core.needs_authentication(call):
                     self._core.accept_token(await self._invoke(self._core.authenticate_call()))
-                return await connection.send(call, policy.remaining(), self._core.metadata(call))
+                response = await connection.send(call, policy.remaining(), self._core.metadata(call))
+                connection.answered = True
+                return response
             except grpc.RpcError as e:  # grpc.aio.AioRpcError is one
                 code, details = e.code(), e.details()
             if self._closed:
                 raise ClientClosed("the client was closed during the call")
             # Outside the handler, so the error raised has no grpc error (holding the request and token) as context.
-            decision = policy.decide(code, details)
+            decision = policy.decide(code, details, answered=connection.answered)
             await self._apply(decision, connection)
             if decision.error is not None:
                 raise decision.error

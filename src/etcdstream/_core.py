@@ -597,8 +597,12 @@ REAUTH_DETAILS = ("invalid auth token", "auth store is old", "revision in header
 
 
 def error_from_rpc(code: grpc.StatusCode | None, details: str | None, endpoint: Endpoint, *,
-                   timeout: float | None = None) -> EtcdError:
-    """Map a failed gRPC call (its status code and etcd's details string) to an EtcdError."""
+                   timeout: float | None = None, tls_unconfirmed: bool = False) -> EtcdError:
+    """Map a failed gRPC call (its status code and etcd's details string) to an EtcdError.
+
+    tls_unconfirmed: nothing has answered over TLS on this connection yet, so a timeout
+    may be a TLS handshake that never ends (a plaintext server behind an https:// URL).
+    """
     details = details or ""
     code_name = code.name if code is not None else None
     for fragment, error_class, advice in _ERRORS_BY_DETAILS:
@@ -613,8 +617,10 @@ def error_from_rpc(code: grpc.StatusCode | None, details: str | None, endpoint: 
                                 code=code_name, details=details)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         took = f" within {timeout:g} s" if timeout else ""
-        return Timeout(f"etcd at {endpoint} did not answer{took} (raise timeout=, or check etcd's load and the network)",
-                       code=code_name, details=details)
+        hint = "raise timeout=, or check etcd's load and the network"
+        if tls_unconfirmed:
+            hint = f"no answer since connecting: if it does not serve https, the TLS handshake never completes; {hint}"
+        return Timeout(f"etcd at {endpoint} did not answer{took} ({hint})", code=code_name, details=details)
     if code == grpc.StatusCode.PERMISSION_DENIED:
         return PermissionDenied(f"{details} (use a user with the right role)", code=code_name, details=details)
     if code == grpc.StatusCode.UNAUTHENTICATED:
@@ -663,10 +669,14 @@ class RetryPolicy:
         self.failovers = 0
         self.transient_retries = 0
 
-    def decide(self, code: grpc.StatusCode | None, details: str | None) -> Decision:
-        """Return the next step after a failure, or raise the EtcdError the caller sees."""
+    def decide(self, code: grpc.StatusCode | None, details: str | None, *, answered: bool = True) -> Decision:
+        """Return the next step after a failure, or raise the EtcdError the caller sees.
+
+        answered: whether any call has succeeded on the connection the call used.
+        """
         details = details or ""
-        error = error_from_rpc(code, details, self.core.endpoint, timeout=self.timeout)
+        error = error_from_rpc(code, details, self.core.endpoint, timeout=self.timeout,
+                               tls_unconfirmed=self.core.tls and not answered)
         if any(d in details for d in REAUTH_DETAILS) and self.core.has_credentials and not self.reauthenticated:
             self.reauthenticated = True
             return Decision(Step.REAUTHENTICATE)

@@ -58,6 +58,8 @@ class _Connection:
         else:
             self.channel = grpc.secure_channel(target, credentials, options=options)
         self.generation = core.generation
+        #: a call succeeded on it (so its TLS handshake, if any, completed)
+        self.answered = False
         self.unary: dict[str, Any] = {}
         self.stream: dict[str, Any] = {}
 
@@ -172,14 +174,16 @@ class Client:
             try:
                 if self._core.needs_authentication(call):
                     self._core.accept_token(self._invoke(self._core.authenticate_call()))
-                return connection.send(call, policy.remaining(), self._core.metadata(call))
+                response = connection.send(call, policy.remaining(), self._core.metadata(call))
+                connection.answered = True
+                return response
             except grpc.RpcError as e:
                 code, details = e.code(), e.details()
             if self._closed:
                 raise ClientClosed("the client was closed during the call")
             # Decided outside the handler: the error raised then has no grpc error as __context__,
             # whose traceback holds the request (Authenticate's: the password) and the token.
-            decision = policy.decide(code, details)
+            decision = policy.decide(code, details, answered=connection.answered)
             self._apply(decision, connection)
             if decision.error is not None:
                 raise decision.error
