@@ -326,3 +326,22 @@ def test_a_silently_stalled_connection_is_noticed_and_left(run, make_etcd_server
             await watcher.close()
 
         run(body, [proxy.endpoint, server.endpoint], keepalive_time=1, keepalive_timeout=1)
+
+
+def test_an_iterating_consumer_is_handed_the_stream_after_a_read_that_woke_nobody(etcd_server, fresh_prefix):
+    """A consumer that found the stream thread reading must take over when that read was for nobody."""
+    with etcdstream.Client(etcd_server.endpoint) as client:
+        watcher = client.watchdir(fresh_prefix + "a/")
+        other = client.watchdir(fresh_prefix + "b/")
+        time.sleep(0.2)  # the stream thread waits for the next response, holding the stream
+        batches = []
+        consumer = threading.Thread(target=lambda: batches.append(next(watcher)), daemon=True)
+        consumer.start()
+        time.sleep(0.2)  # the consumer found the stream busy and waits for its turn
+        other.close()  # etcd's answer to the cancel wakes no watcher
+        time.sleep(0.2)
+        revision = client.put(fresh_prefix + "a/k", "v").revision
+        consumer.join(10)
+        assert not consumer.is_alive(), "the consumer was never handed the stream"
+        assert [e.mod_revision for e in batches[0]] == [revision]
+        watcher.close()

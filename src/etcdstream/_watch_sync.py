@@ -169,6 +169,10 @@ class WatchStream:
         finally:
             self._reading.release()
             self._cond.acquire()
+        if self._waiting_readers > 1:
+            # Other consumers found the stream busy and wait for their turn: it is now (unwoken,
+            # they would wait for a response nobody reads, the stream thread stepping aside for them).
+            self._cond.notify_all()
         return True
 
     def close_watcher(self, watcher: WatcherState) -> None:
@@ -269,6 +273,9 @@ class WatchStream:
                 with self._reading:
                     if self._broken is None:
                         self._read_one(responses)
+                with self._cond:
+                    if self._waiting_readers:
+                        self._cond.notify_all()  # consumers that found the stream busy: their turn
             if isinstance(self._broken, (grpc.RpcError, DecodeError)):
                 raise self._broken
         finally:
