@@ -199,4 +199,9 @@ def assert_mirror_equals_etcd(mirror, server, prefix: str) -> None:
     """The copy of a Mirror (or AsyncMirror) equals `etcdctl get --prefix --rev=<its revision>`."""
     snapshot = mirror.snapshot()
     copy = {kv.key: (kv.value, kv.mod_revision) for kv in snapshot.kvs}
-    assert copy == etcdctl_prefix(server, prefix, snapshot.revision), f"at revision {snapshot.revision}"
+    expected = etcdctl_prefix(server, prefix, snapshot.revision)
+    differing = sorted(key for key in copy.keys() | expected.keys() if copy.get(key) != expected.get(key))
+    assert not differing, (
+        f"at revision {snapshot.revision}, {len(differing)} keys differ; first (mirror, etcd): "
+        + ", ".join(f"{key!r}: {copy.get(key)}, {expected.get(key)}" for key in differing[:5])
+    )
