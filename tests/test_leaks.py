@@ -80,15 +80,8 @@ def report(result: dict, count: int) -> str:
     return "\n".join(lines)
 
 
-# Found by this test, reported, not yet fixed in src/: both watch streams keep the id of
-# every closed watch (WatchStreamState._canceled_ids, 1 block per watch), and
-# AsyncWatchStream._wakeups keeps every closed watcher's state and Event until its
-# consumer reads again (16 blocks, ~2.5 KiB per watch). Strict: remove once fixed.
-KNOWN_WATCH_LEAKS = pytest.mark.xfail(strict=True, reason="closed watches leave state behind (issue 7)")
-
-
 @pytest.mark.parametrize("kind", ["sync", "async"])
-@pytest.mark.parametrize("scenario", ["clients", pytest.param("watches", marks=KNOWN_WATCH_LEAKS)])
+@pytest.mark.parametrize("scenario", ["clients", "watches"])
 def test_no_leak(scenario, kind, make_etcd_server):
     server = make_etcd_server(name=f"leaks-{scenario}")
     count = leak_count(scenario)

@@ -236,8 +236,11 @@ class WatchStreamState:
         if resp.watch_id == -1 and not resp.canceled:
             return self._on_stream_progress(resp)
         watcher = self.by_id.get(resp.watch_id)
+        if resp.canceled:
+            self._canceled_ids.discard(resp.watch_id)  # etcd sends nothing more for this id
         if watcher is None:
-            self._cancel_unknown(resp.watch_id)
+            if not resp.canceled:
+                self._cancel_unknown(resp.watch_id)
             return []
         if resp.canceled:
             del self.by_id[resp.watch_id]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -85,7 +86,8 @@ class AsyncWatchStream:
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
         self._state = WatchStreamState()
-        self._wakeups: dict[WatcherState, asyncio.Event] = {}
+        # Weak: a closed watcher whose consumer never reads again must not stay here.
+        self._wakeups: weakref.WeakKeyDictionary[WatcherState, asyncio.Event] = weakref.WeakKeyDictionary()
         self._requests: asyncio.Queue[object] | None = None
         self._call: Any = None
         self._task: asyncio.Task[None] | None = None
