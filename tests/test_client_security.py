@@ -263,6 +263,24 @@ def test_failed_logins_never_show_the_password(run, secret_user, etcd_server, et
     assert_hidden(debug_logs(), SECRET, WRONG_SECRET)
 
 
+def test_mirror_with_a_wrong_password_never_shows_it(run, secret_user, fresh_prefix, debug_logs):
+    async def body(etcd):
+        client = getattr(etcd, "client", etcd)
+        if etcd.kind == "sync":
+            mirror = etcdstream.Mirror(client, fresh_prefix)
+            error = await raised(asyncio.to_thread(mirror.wait_synced, 10))
+            mirror.close()
+        else:
+            mirror = etcdstream.AsyncMirror(client, fresh_prefix)
+            error = await raised(mirror.wait_synced(10))
+            await mirror.close()
+        assert isinstance(error, etcdstream.AuthFailed), error
+        assert_hidden(error_texts(error) + repr(mirror), WRONG_SECRET)
+
+    run(body, secret_user.endpoint, username=SECRET_USER, password=WRONG_SECRET, timeout=5)
+    assert_hidden(debug_logs(), WRONG_SECRET)
+
+
 def test_errors_after_login_never_show_the_token(run, secret_user, fresh_prefix, debug_logs):
     async def body(etcd):
         await etcd.put(fresh_prefix + "k", "v")
