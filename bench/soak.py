@@ -144,74 +144,115 @@ def progress(started: float, text: str) -> None:
     print(f"[{elapsed // 3600:d}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}] {text}", flush=True)
 
 
-async def soak(args: argparse.Namespace, report: Report, started: float) -> None:
+class ClientUnderTest:
+    """One client (Client or AsyncClient) through the proxies, with two Mirrors and a watcher; made
+    again, with new observers, when they stopped or froze (after the divergence was reported)."""
+
+    def __init__(self, kind: str, endpoints: list[str], report: Report) -> None:
+        self.kind, self.endpoints, self.report = kind, endpoints, report
+        self.generation = 0
+        self.client: Any = None
+        self.observers: list[Any] = []
+
+    @property
+    def writer(self) -> Any:
+        return Threaded(self.client) if self.kind == "sync" else self.client
+
+    def open(self) -> None:
+        self.generation += 1
+        names = ("Mirror", "watchdir") if self.kind == "sync" else ("AsyncMirror", "async watchdir")
+        suffix = f" (client {self.generation})" if self.generation > 1 else ""
+        if self.kind == "sync":
+            self.client = etcdstream.Client(self.endpoints, **KEEPALIVE)
+            recorder: Any = SyncWatchRecorder
+        else:
+            self.client = etcdstream.AsyncClient(self.endpoints, **KEEPALIVE)
+            recorder = AsyncWatchRecorder
+        self.observers = [MirrorObserver(self.client, PREFIX, MirrorLog(f"{names[0]} {i}{suffix}", self.report))
+                          for i in (1, 2)]
+        self.observers.append(recorder(self.client, PREFIX, WatchLog(names[1] + suffix, self.report)))
+
+    def describe_watch_stream(self) -> str:
+        """What became of the client's watch stream (for the report of a freeze)."""
+        stream = getattr(self.client, "_watches", None)
+        task = getattr(stream, "_task", None) or getattr(stream, "_thread", None)
+        if task is None:
+            return "none running"
+        if isinstance(task, asyncio.Task):
+            if not task.done():
+                return "task running"
+            return "task cancelled" if task.cancelled() else f"task ended: {task.exception()!r}"
+        return "thread alive" if task.is_alive() else "thread ended"
+
+    async def close(self) -> None:
+        for observer in self.observers:
+            await observer.close()
+        if self.kind == "sync":
+            await asyncio.to_thread(self.client.close)
+        else:
+            try:
+                await asyncio.wait_for(self.client.close(), 30)
+            except asyncio.TimeoutError:
+                self.report.library_error("AsyncClient.close() did not end within 30 s")
+
+
+async def soak(args: argparse.Namespace, report: Report, started: float, cluster: EtcdCluster | None,
+               endpoints: list[str]) -> int:
+    """Rounds of the workload under faults until the duration is over or a signal came; returns how
+    many times a client had to be made again."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    cluster = None
-    if args.endpoints:
-        endpoints = [e.strip().removeprefix("http://") for e in args.endpoints.split(",") if e.strip()]
-        kinds = {k: w for k, w in FAULT_WEIGHTS.items() if k != "kill"}
-    else:
-        cluster = EtcdCluster(3, extra_args=["--grpc-keepalive-min-time=500ms"])
-        progress(started, f"starting 3 etcd {cluster.version} members")
-        await asyncio.to_thread(cluster.start)
-        endpoints = cluster.endpoints
-        kinds = FAULT_WEIGHTS
+    kinds = FAULT_WEIGHTS if cluster is not None else {k: w for k, w in FAULT_WEIGHTS.items() if k != "kill"}
     proxies = [FaultProxy(e).__enter__() for e in endpoints]
+    kinds_of_clients = ("sync", "async") if args.clients == "both" else (args.clients,)
+    clients = [ClientUnderTest(kind, [p.endpoint for p in proxies], report) for kind in kinds_of_clients]
+    replaced = 0
     try:
-        with (
-            etcdstream.Client(endpoints, timeout=30) as direct,
-            etcdstream.Client([p.endpoint for p in proxies], **KEEPALIVE) as client,
-        ):
-            async with etcdstream.AsyncClient([p.endpoint for p in proxies], **KEEPALIVE) as async_client:
-                await Threaded(direct).delete(PREFIX, prefix=True)
-                observers: list[Any] = []
-                writers: list[Any] = []
-                if args.clients in ("both", "sync"):
-                    observers += [MirrorObserver(client, PREFIX, MirrorLog("Mirror 1", report)),
-                                  MirrorObserver(client, PREFIX, MirrorLog("Mirror 2", report)),
-                                  SyncWatchRecorder(client, PREFIX, WatchLog("watchdir", report))]
-                    writers.append(Threaded(client))
-                if args.clients in ("both", "async"):
-                    observers += [MirrorObserver(async_client, PREFIX, MirrorLog("AsyncMirror 1", report)),
-                                  MirrorObserver(async_client, PREFIX, MirrorLog("AsyncMirror 2", report)),
-                                  AsyncWatchRecorder(async_client, PREFIX, WatchLog("async watchdir", report))]
-                    writers.append(async_client)
-                harness = ProxiedCluster(cluster, endpoints, proxies, direct)
-                side = Workload(report.seed + 2, PREFIX + b"side/", tag=b"s")
-                run = ModelRun(Workload(report.seed, PREFIX), harness, writers, report, side)
-                fault_rng = random.Random(report.seed + 1)
-                deadline = started + args.duration
-                rounds = 0
+        with etcdstream.Client(endpoints, timeout=30) as direct:
+            await Threaded(direct).delete(PREFIX, prefix=True)
+            for c in clients:
+                c.open()
+            harness = ProxiedCluster(cluster, endpoints, proxies, direct)
+            side = Workload(report.seed + 2, PREFIX + b"side/", tag=b"s")
+            run = ModelRun(Workload(report.seed, PREFIX), harness, [c.writer for c in clients], report, side)
+            fault_rng = random.Random(report.seed + 1)
+            deadline = started + args.duration
+            rounds = 0
+            while not stop.is_set() and time.monotonic() < deadline:
+                rounds += 1
+                faults_stop = asyncio.Event()
+                fault_task = loop.create_task(inject_faults(run, fault_rng, kinds, faults_stop))
+                round_end = min(deadline, time.monotonic() + ROUND_SECONDS)
                 try:
-                    while not stop.is_set() and time.monotonic() < deadline:
-                        rounds += 1
-                        faults_stop = asyncio.Event()
-                        fault_task = loop.create_task(inject_faults(run, fault_rng, kinds, faults_stop))
-                        round_end = min(deadline, time.monotonic() + ROUND_SECONDS)
-                        try:
-                            while not stop.is_set() and time.monotonic() < round_end:
-                                await run.step(run.workload.next_op(run.model))
-                        finally:
-                            faults_stop.set()
-                            await fault_task
-                        await run.check(observers)
-                        progress(started, f"round {rounds}: {report.summary()}")
-                        for line in report.divergences[-5:] + report.library_errors[-5:]:
-                            progress(started, f"  {line}")
+                    while not stop.is_set() and time.monotonic() < round_end:
+                        await run.step(run.workload.next_op(run.model))
                 finally:
-                    for observer in observers:
-                        await observer.close()
+                    faults_stop.set()
+                    await fault_task
+                failed = await run.check([o for c in clients for o in c.observers])
+                progress(started, f"round {rounds}: {report.summary()}")
+                for line in report.divergences[-5:] + report.library_errors[-5:]:
+                    progress(started, f"  {line}")
+                for i, c in enumerate(clients):
+                    if any(o in failed for o in c.observers):
+                        progress(started, f"  making the {c.kind} client and its observers again; "
+                                          f"its watch stream: {c.describe_watch_stream()}")
+                        await c.close()
+                        c.open()
+                        run.writers[i] = c.writer
+                        replaced += 1
     finally:
+        for c in clients:
+            if c.client is not None:
+                await c.close()
         for proxy in proxies:
             proxy.close()
-        if cluster is not None:
-            cluster.close()
+    return replaced
 
 
-def summary(report: Report, seconds: float, version: str) -> str:
+def summary(report: Report, seconds: float, version: str, replaced: int) -> str:
     faults = ", ".join(f"{kind} {n}" for kind, n in sorted(report.faults.items())) or "none"
     lines = [
         f"soak summary: {seconds / 60:.1f} min, seed {report.seed}, etcd {version}",
@@ -222,6 +263,8 @@ def summary(report: Report, seconds: float, version: str) -> str:
         f"  resyncs/restarts:    {report.restarts} (Mirror resyncs and watchers restarted after CompactedError)",
         f"  divergences:         {len(report.divergences)}",
     ]
+    if replaced:
+        lines[-1] += f" (clients made again after their observers stopped or froze: {replaced})"
     lines += [f"    {d}" for d in report.divergences[:30]]
     lines.append(f"  library errors:      {len(report.library_errors)} (exceptions the API should not raise)")
     lines += [f"    {e}" for e in report.library_errors[:10]]
@@ -242,14 +285,26 @@ def main(argv: list[str] | None = None) -> int:
     report = Report(seed)
     started = time.monotonic()
     progress(started, f"soak for {args.duration:g} s, seed {seed}")
+    cluster = None
+    replaced = 0
     try:
-        asyncio.run(soak(args, report, started))
+        if args.endpoints:
+            endpoints = [e.strip().removeprefix("http://") for e in args.endpoints.split(",") if e.strip()]
+        else:
+            # Started from the main thread: the members die with this process, however it ends.
+            cluster = EtcdCluster(3, extra_args=["--grpc-keepalive-min-time=500ms"])
+            progress(started, f"starting 3 etcd {cluster.version} members")
+            endpoints = cluster.start().endpoints
+        replaced = asyncio.run(soak(args, report, started, cluster, endpoints))
     except KeyboardInterrupt:
         progress(started, "interrupted")
     except Exception as e:  # noqa: BLE001 - the summary still prints; a crash counts as a divergence
         traceback.print_exc()
         report.diverged(f"the soak itself failed: {e!r}")
-    print(summary(report, time.monotonic() - started, find_binaries().version), flush=True)
+    finally:
+        if cluster is not None:
+            cluster.close()
+    print(summary(report, time.monotonic() - started, find_binaries().version, replaced), flush=True)
     return 1 if report.divergences or report.library_errors else 0
 
 

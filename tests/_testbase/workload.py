@@ -809,6 +809,7 @@ class ModelRun:
     # --- checking ---
 
     async def wait_for(self, observers: list[Any], revision: int, timeout: float) -> None:
+        """Wait until every observer reached revision; report (and drop from the list) those that stopped."""
         deadline = time.monotonic() + timeout
         while True:
             behind = [o for o in observers if o.revision < revision]
@@ -824,11 +825,14 @@ class ModelRun:
                 return
             await asyncio.sleep(0.05)
 
-    async def check_observers(self, observers: list[Any], timeout: float = 60) -> int:
-        """Wait for every observer to reach etcd's revision; each must equal etcdctl at its own revision."""
+    async def check_observers(self, observers: list[Any], timeout: float = 60) -> list[Any]:
+        """Wait for every observer to reach etcd's revision; each must equal etcdctl at its own revision.
+        Returns those that stopped or stayed behind (reported as divergences)."""
         revision = (await self.faults.direct.status()).revision
+        failed_or_not = list(observers)
         observers = list(observers)
         await self.wait_for(observers, revision, timeout)
+        failed = [o for o in failed_or_not if o.revision < revision]
         for o in observers:
             at = o.revision
             if self.report.compacted_past(at):
@@ -838,13 +842,14 @@ class ModelRun:
                 etcdctl_kvs, self.faults, self.workload.prefix, at))
             if difference:
                 self.report.diverged(f"at revision {at}: {difference}")
-        return revision
+        return failed
 
-    async def check(self, observers: list[Any], lease_timeout: float = 60) -> None:
+    async def check(self, observers: list[Any], lease_timeout: float = 60) -> list[Any]:
         """Once faults are healed: observers equal etcd (leased keys included), then, once every lease
-        has expired, observers equal etcd again and etcd equals the model."""
+        has expired, observers equal etcd again and etcd equals the model. Returns the observers that
+        stopped or stayed behind."""
         await self.faults.heal()
-        await self.check_observers(observers)
+        failed = await self.check_observers(observers)
         now = await asyncio.to_thread(etcdctl_kvs, self.faults, self.workload.prefix)
         for keys in self.model.leased.values():
             for key, kv in keys.items():
@@ -858,12 +863,13 @@ class ModelRun:
             await asyncio.sleep(0.2)
         self.granted.clear()
         self.model.leased.clear()
-        await self.check_observers(observers)
+        failed += await self.check_observers([o for o in observers if o not in failed])
         now = await asyncio.to_thread(etcdctl_kvs, self.faults, self.workload.prefix)
         difference = describe_difference("etcd", now, self.model.kvs)
         if difference:
             self.report.diverged(f"the model predicts another state: {difference}")
             self.model.kvs = now  # one divergence is reported once, not again every round
+        return failed
 
 
 def kv_fields_or_none(kv: KeyValue | None) -> tuple[bytes, bytes, int, int, int, int] | None:
