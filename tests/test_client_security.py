@@ -337,6 +337,11 @@ def test_cli_never_prints_the_password(secret_user, etcd_server, etcd_tls, etcd_
             assert proc.returncode == code, (args, command, proc)
             assert proc.stderr.startswith("etcdstream: error: "), (args, command, proc.stderr)
             assert_hidden(proc.stdout + proc.stderr, SECRET, WRONG_SECRET)
+    # The password typed after a space instead of a colon: argparse would print it as an unknown command.
+    for user in (["--user", SECRET_USER], [f"--user={SECRET_USER}"]):
+        proc = _cli("--endpoints", unreachable, *user, SECRET, "get", "/k")
+        assert proc.returncode == 64 and "--user NAME:PASSWORD" in proc.stderr, proc
+        assert_hidden(proc.stdout + proc.stderr, SECRET)
     env = {"ETCDSTREAM_ENDPOINTS": unreachable, "ETCDSTREAM_USER": SECRET_USER, "ETCDSTREAM_PASSWORD": SECRET}
     proc = _cli("--timeout", "1", "get", "/k", env=env)
     assert proc.returncode == 2

@@ -79,9 +79,25 @@ class CommandFailed(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    #: The arguments being parsed (set by main), so that error() can spot a password typed as a word.
+    argv: Sequence[str] = ()
+
     def error(self, message: str) -> NoReturn:
+        if any(f"invalid choice: {word!r}" in message for word in _words_after_user(self.argv)):
+            # `--user NAME PASSWORD get ...`: argparse would print the password as the unknown command.
+            message = ("the word after --user NAME is not a command; give the password as --user NAME:PASSWORD "
+                       "or --password (the word is not shown)")
         # One line, like every other expected failure; the usage is one --help away.
         self.exit(EXIT_USAGE, f"etcdstream: error: {message} (see {self.prog} --help)\n")
+
+
+def _words_after_user(argv: Sequence[str]) -> Iterator[str]:
+    """The word following each `--user NAME` without a password: a password typed after a space."""
+    for i, word in enumerate(argv):
+        if word == "--user" and i + 2 < len(argv) and ":" not in argv[i + 1]:
+            yield argv[i + 2]
+        elif word.startswith("--user=") and ":" not in word and i + 1 < len(argv):
+            yield argv[i + 1]
 
 
 # --- output ---
@@ -794,7 +810,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
         return cmd_bench(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    parser.argv = argv
+    args = parser.parse_args(argv)
     restore_stderr = _silence_grpc_logs()
     try:
         return _main(args)
