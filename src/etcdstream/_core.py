@@ -611,7 +611,9 @@ def error_from_rpc(code: grpc.StatusCode | None, details: str | None, endpoint: 
     if code == grpc.StatusCode.UNAVAILABLE:
         hint = "is etcd running? check --endpoints"
         lowered = details.lower()
-        if "ssl" in lowered or "handshake" in lowered or "certificate" in lowered:
+        # TSI_*: grpc's TLS layer (etcd 3.4 refusing a client certificate after a TLS 1.3 handshake
+        # shows only as "Unwrap failed (TSI_DATA_CORRUPTED)").
+        if any(word in lowered for word in ("ssl", "handshake", "certificate", "tsi_")):
             hint = "TLS failed: check ca_file, cert_file/key_file and that the endpoint serves https"
         return ConnectionFailed(f"could not reach etcd at {endpoint}: {details} ({hint})",
                                 code=code_name, details=details)
