@@ -47,6 +47,7 @@ LABELS = {
     "test_replay_grpcio_protobuf": "grpcio + protobuf upb",
     "test_replay_etcd_sdk_python": "etcd-sdk-python watch_prefix",
     "test_replay_etcdstream": "etcdstream watchdir",
+    "test_pipeline_overhead": "etcdstream pipeline vs grpcio raw, alternating",
     "test_catchup_etcdstream": "etcdstream watchdir",
     "test_catchup_grpcio_protobuf_unfragmented": "grpcio + protobuf",
     "test_catchup_readdir": "etcdstream readdir instead",
