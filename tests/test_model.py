@@ -90,8 +90,6 @@ def test_random_workload_with_faults(seed, make_etcd_server):
     assert set(report.faults) == set(FAULTS), f"{replay}: faults injected {report.faults}"
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: AsyncWatcher.__anext__ raises StopIteration inside a "
-                   "coroutine, which Python turns into RuntimeError (PEP 479)")
 def test_async_watcher_iteration_ends_after_close(etcd_server, fresh_prefix):
     """Found by the model run's async watcher: `async for` over a watcher closed from elsewhere must just end."""
 

@@ -345,3 +345,14 @@ def test_an_iterating_consumer_is_handed_the_stream_after_a_read_that_woke_nobod
         assert not consumer.is_alive(), "the consumer was never handed the stream"
         assert [e.mod_revision for e in batches[0]] == [revision]
         watcher.close()
+
+
+def test_a_closed_watcher_says_so_every_time(run, etcd_server, fresh_prefix):
+    async def body(etcd):
+        watcher = await open_watch(etcd, fresh_prefix)
+        await watcher.close()
+        for _ in range(2):
+            with pytest.raises(etcdstream.ClientClosed):
+                await watcher.get(1)
+
+    run(body, etcd_server.endpoint)

@@ -32,6 +32,10 @@ _STOP = object()
 _STREAM_CALL = Call(WATCH_METHOD, b"", stream=True)
 
 
+class _WatcherEnded(Exception):
+    """next_batch's "closed, nothing left" (a coroutine cannot raise StopIteration: PEP 479)."""
+
+
 class AsyncWatcher:
     """The batches of events of one watch, as an async iterator (AsyncClient.watchdir / watch).
 
@@ -56,7 +60,7 @@ class AsyncWatcher:
     async def __anext__(self) -> EventBatch:
         try:
             batch = await self._stream.next_batch(self._state, None)
-        except StopIteration:
+        except _WatcherEnded:
             raise StopAsyncIteration from None
         assert batch is not None
         return batch
@@ -65,7 +69,7 @@ class AsyncWatcher:
         """The next batch, or None if none came within timeout seconds."""
         try:
             return await self._stream.next_batch(self._state, timeout)
-        except StopIteration:
+        except _WatcherEnded:
             raise ClientClosed("the watcher is closed") from None
 
     async def close(self) -> None:
@@ -131,8 +135,8 @@ class AsyncWatchStream:
             self._requests.put_nowait(codec.encode_watch_progress())
 
     async def next_batch(self, watcher: WatcherState, timeout: float | None) -> EventBatch | None:
-        wakeup = self._wakeups[watcher]
         while not watcher.has_news():
+            wakeup = self._wakeups[watcher]  # dropped once the watcher ended, which is news forever
             wakeup.clear()
             try:
                 await asyncio.wait_for(wakeup.wait(), timeout)
@@ -146,7 +150,7 @@ class AsyncWatchStream:
         self._wakeups.pop(watcher, None)
         if watcher.error is not None:
             raise watcher.error
-        raise StopIteration
+        raise _WatcherEnded
 
     def close_watcher(self, watcher: WatcherState) -> None:
         if not watcher.closed:
