@@ -36,10 +36,11 @@ class Writers:
     (a write that failed during a fault may still have been applied).
     """
 
-    def __init__(self, endpoints: list[str], prefix: str, threads: int = 2) -> None:
+    def __init__(self, endpoints: list[str], prefix: str, threads: int = 2, **client_kwargs: object) -> None:
         self.prefix = prefix
         self.acknowledged: list[int] = []
         self._endpoints = endpoints
+        self._client_kwargs = client_kwargs
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._write, args=(n,), name=f"writer-{n}") for n in range(threads)]
 
@@ -55,7 +56,7 @@ class Writers:
             assert not thread.is_alive(), "a writer is stuck"
 
     def _write(self, n: int) -> None:
-        with etcdstream.Client(self._endpoints, timeout=5) as client:
+        with etcdstream.Client(self._endpoints, timeout=5, **self._client_kwargs) as client:
             for i in range(1_000_000):
                 if self._stop.wait(0.005):  # leave the CPU to what is under test
                     return
@@ -189,6 +190,28 @@ def test_a_silent_stall_under_writers_loses_nothing(run, make_etcd_server, fresh
 
         endpoints = [proxy.endpoint, server.endpoint] if failover else [proxy.endpoint]
         run(body, endpoints, keepalive_time=1, keepalive_timeout=1)
+
+
+def test_a_reconnect_after_the_token_expired_loses_nothing(run, make_etcd_server, fresh_prefix):
+    """A long watch outlives its auth token; a reconnect then needs a new one: the watches resume, losing nothing."""
+    server = make_etcd_server(name="token", auth=True, auth_token_ttl=1)
+    credentials = {"username": "root", "password": server.root_password}
+    with FaultProxy(server.endpoint) as proxy:
+
+        async def body(etcd):
+            watcher = await open_watch(etcd, fresh_prefix)
+            mirror = MirrorOf(etcd, fresh_prefix)
+            assert await mirror.wait_synced(20)
+            with Writers([server.endpoint], fresh_prefix, **credentials) as writers:
+                await writers.wait_for_more(10)
+                await asyncio.sleep(2.5)  # the watching client's token expires unused
+                proxy.reset()
+                await writers.wait_for_more(10)
+            await check_watcher_and_mirror(server, fresh_prefix, watcher, mirror, writers.acknowledged)
+            await mirror.close()
+            await watcher.close()
+
+        run(body, [proxy.endpoint], **credentials)
 
 
 def test_history_compacted_while_disconnected(run, etcd_server, fresh_prefix):
