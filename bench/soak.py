@@ -220,6 +220,7 @@ async def soak(args: argparse.Namespace, report: Report, started: float, cluster
             fault_rng = random.Random(report.seed + 1)
             deadline = started + args.duration
             rounds = 0
+            shown = (0, 0)  # divergences and library errors printed so far
             while not stop.is_set() and time.monotonic() < deadline:
                 rounds += 1
                 faults_stop = asyncio.Event()
@@ -233,8 +234,9 @@ async def soak(args: argparse.Namespace, report: Report, started: float, cluster
                     await fault_task
                 failed = await run.check([o for c in clients for o in c.observers])
                 progress(started, f"round {rounds}: {report.summary()}")
-                for line in report.divergences[-5:] + report.library_errors[-5:]:
+                for line in report.divergences[shown[0]:] + report.library_errors[shown[1]:]:
                     progress(started, f"  {line}")
+                shown = (len(report.divergences), len(report.library_errors))
                 for i, c in enumerate(clients):
                     if any(o in failed for o in c.observers):
                         progress(started, f"  making the {c.kind} client and its observers again; "
