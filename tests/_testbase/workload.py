@@ -577,11 +577,10 @@ class AsyncWatchRecorder:
         self._closed = True
         if self._watcher is not None:
             await self._watcher.close()
-        # Cancelled rather than left to end: `async for` over a closed AsyncWatcher raises RuntimeError
-        # (StopIteration inside a coroutine), see test_model.py's xfail.
-        self._task.cancel()
+        else:
+            self._task.cancel()  # still reading the prefix: nothing to close
         try:
-            await asyncio.wait_for(self._task, 30)
+            await asyncio.wait_for(self._task, 30)  # `async for` over the closed watcher ends
         except asyncio.CancelledError:
             pass
         except asyncio.TimeoutError:
