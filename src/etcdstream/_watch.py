@@ -139,6 +139,7 @@ class WatcherState:
         self.cluster_id = after.cluster_id if after else 0
         self.member_id = after.member_id if after else 0
         self.member_revision = after.revision if after else 0
+        self.member_term = 0
         self.reauthenticated = False
         self.created = False
 
@@ -358,8 +359,17 @@ class WatchStreamState:
                 f"{resp.member_id:x}: restored from a backup? read the prefix again"
             ))
             return False
+        # A member's raft term never decreases, but a restore starts it over: this catches a
+        # restored member even once its revision has passed the one seen here.
+        if same_member and 0 < resp.raft_term < watcher.member_term:
+            self._end(watcher, RevisionWentBackwards(
+                f"etcd's raft term went backwards ({watcher.member_term} -> {resp.raft_term}) on member "
+                f"{resp.member_id:x}: restored from a backup? read the prefix again"
+            ))
+            return False
         watcher.cluster_id = resp.cluster_id or watcher.cluster_id
         watcher.member_revision = max(resp.revision, watcher.member_revision) if same_member else resp.revision
+        watcher.member_term = max(resp.raft_term, watcher.member_term) if same_member else resp.raft_term
         watcher.member_id = resp.member_id
         return True
 
