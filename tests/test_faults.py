@@ -1,5 +1,6 @@
 """Fault injection against real etcd (issue 7): members killed under writers, stalled and dropped
-connections, compaction while disconnected, a restored backup, a revoked permission, 1,000 watchers.
+connections, an expired token, compaction while disconnected, a restored backup, a revoked
+permission, 1,000 watchers closed.
 
 Each scenario ends the same way: every Mirror equals `etcdctl get --prefix --rev=<its revision>`,
 and every watcher delivered each revision once, in order (or ended with the error a user must see).
@@ -245,33 +246,46 @@ def test_history_compacted_while_disconnected(run, etcd_server, fresh_prefix):
         run(body, [proxy.endpoint])
 
 
-def test_a_restored_backup_is_detected(run, make_etcd_server, tmp_path):
-    """etcd restored to an older revision: the watcher raises RevisionWentBackwards, the Mirror reads again."""
+@pytest.mark.parametrize("written_since", [False, True], ids=["behind", "written past"])
+def test_a_restored_backup_is_detected(run, make_etcd_server, tmp_path, written_since):
+    """etcd restored to an older revision: the watcher raises RevisionWentBackwards, the Mirror reads again.
+
+    written_since: the restored etcd is written past the watchers' revision before they reconnect.
+    """
     server = make_etcd_server(name="restore")
+    server.stop()
+    server.start()  # a member's raft term grows with every start; a restore starts it over
     backup = tmp_path / "backup.db"
+    with FaultProxy(server.endpoint) as proxy:
 
-    async def body(etcd):
-        await etcd.put("/b/kept", "v")
-        await asyncio.to_thread(server.etcdctl, "snapshot", "save", str(backup))
-        watcher = await open_watch(etcd, "/b/")
-        mirror = MirrorOf(etcd, "/b/")
-        assert await mirror.wait_synced(20)
-        lost = [(await etcd.put(f"/b/lost-{i}", "v")).revision for i in range(3)]
-        assert [event[3] for event in await wait_for_revision(watcher, lost[-1])] == lost
-        assert await mirror.wait_revision(lost[-1])
-        await asyncio.to_thread(server.stop)
-        await asyncio.to_thread(server.restore_snapshot, backup)
-        await asyncio.to_thread(server.start)
-        with pytest.raises(RevisionWentBackwards):
-            await wait_for_revision(watcher, lost[-1] + 1, timeout=30)
-        await wait_until(lambda: mirror.mirror.resyncs == 1, 30, "resync")
-        assert sorted(mirror.mirror) == [b"/b/kept"]
-        after = (await etcd.put("/b/after", "v")).revision
-        assert await mirror.wait_revision(after, 30)
-        assert_mirror_equals_etcd(mirror.mirror, server, "/b/")
-        await mirror.close()
+        async def body(etcd):
+            await etcd.put("/b/kept", "v")
+            await asyncio.to_thread(server.etcdctl, "snapshot", "save", str(backup))
+            watcher = await open_watch(etcd, "/b/")
+            mirror = MirrorOf(etcd, "/b/")
+            assert await mirror.wait_synced(20)
+            lost = [(await etcd.put(f"/b/lost-{i}", "v")).revision for i in range(3)]
+            assert [event[3] for event in await wait_for_revision(watcher, lost[-1])] == lost
+            assert await mirror.wait_revision(lost[-1])
+            proxy.drop()
+            await asyncio.to_thread(server.stop)
+            await asyncio.to_thread(server.restore_snapshot, backup)
+            await asyncio.to_thread(server.start)
+            latest = lost[0] - 1
+            for i in range(6 if written_since else 0):
+                latest = await asyncio.to_thread(etcdctl_write, server, "put", f"/b/new-{i}", "v")
+            assert latest > lost[-1] if written_since else latest < lost[-1]
+            proxy.resume()
+            with pytest.raises(RevisionWentBackwards):
+                await wait_for_revision(watcher, latest + 1, timeout=30)
+            await wait_until(lambda: mirror.mirror.resyncs == 1, 30, "resync")
+            assert b"/b/lost-0" not in mirror.mirror
+            after = (await etcd.put("/b/after", "v")).revision
+            assert await mirror.wait_revision(after, 30)
+            assert_mirror_equals_etcd(mirror.mirror, server, "/b/")
+            await mirror.close()
 
-    run(body, server.endpoint)
+        run(body, [proxy.endpoint])
 
 
 def test_a_revoked_permission_ends_the_watch_at_its_next_create(run, make_etcd_server):
