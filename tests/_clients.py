@@ -168,12 +168,15 @@ class MirrorOf:
     """Mirror (blocking, waited on in place) or AsyncMirror behind one awaitable interface."""
 
     def __init__(self, etcd, prefix):
-        if etcd.kind == "sync":
-            self.mirror = etcdstream.Mirror(etcd.client, prefix)
-        else:
-            self.mirror = etcdstream.AsyncMirror(etcd, prefix)
         self.batches = []
-        self.mirror.on_change(lambda batch, resync: self.batches.append((batch, resync)))
+
+        def record(batch, resync):
+            self.batches.append((batch, resync))
+
+        if etcd.kind == "sync":
+            self.mirror = etcdstream.Mirror(etcd.client, prefix, on_change=record)
+        else:
+            self.mirror = etcdstream.AsyncMirror(etcd, prefix, on_change=record)
 
     async def wait_synced(self, timeout=10):
         result = self.mirror.wait_synced(timeout)

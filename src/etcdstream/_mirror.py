@@ -122,14 +122,17 @@ class Mirror(_MirrorBase):
     blocks until the first full read is done; `on_change(callback)` calls
     callback(batch, resync) from the sync thread for every change;
     `changes()` iterates over the same batches. Close it (or use `with`).
+    The `on_change=` callback is registered before the sync starts, so it
+    also sees the first full read (one registered later may miss it).
     """
 
-    def __init__(self, client: Client, prefix: Key, *, coalesce: bool = True) -> None:
+    def __init__(self, client: Client, prefix: Key, *, coalesce: bool = True,
+                 on_change: ChangeCallback | None = None) -> None:
         self._client = client
         self._prefix = to_bytes("prefix", prefix)
         self._coalesce = bool(coalesce)
         self._state = MirrorState()
-        self._callbacks: list[ChangeCallback] = []
+        self._callbacks: list[ChangeCallback] = [on_change] if on_change is not None else []
         self._cond = threading.Condition()
         self._pending: list[tuple[EventBatch, bool]] = []
         self._error: EtcdError | None = None
@@ -251,14 +254,17 @@ class AsyncMirror(_MirrorBase):
     `await mirror.wait_synced()`, `mirror[key]`, `.revision`,
     `on_change(callback)` (called in the event loop), `async for batch, resync
     in mirror.changes()`, `await mirror.close()`.
+    The `on_change=` callback is registered before the sync starts, so it
+    also sees the first full read (one registered later may miss it).
     """
 
-    def __init__(self, client: AsyncClient, prefix: Key, *, coalesce: bool = True) -> None:
+    def __init__(self, client: AsyncClient, prefix: Key, *, coalesce: bool = True,
+                 on_change: ChangeCallback | None = None) -> None:
         self._client = client
         self._prefix = to_bytes("prefix", prefix)
         self._coalesce = bool(coalesce)
         self._state = MirrorState()
-        self._callbacks: list[ChangeCallback] = []
+        self._callbacks: list[ChangeCallback] = [on_change] if on_change is not None else []
         self._changed = asyncio.Event()
         self._pending: list[tuple[EventBatch, bool]] = []
         self._error: EtcdError | None = None
