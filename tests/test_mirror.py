@@ -100,3 +100,35 @@ def test_mirror_of_an_unknown_type_fails_early(etcd_server):
     with etcdstream.Client(etcd_server.endpoint) as client:
         with pytest.raises(TypeError):
             etcdstream.Mirror(client, 42)
+
+
+def test_unread_changes_are_merged_not_hoarded(run, etcd_server, fresh_prefix, monkeypatch):
+    """A long-lived Mirror whose changes() nobody reads keeps a bounded backlog, still the same net change."""
+    monkeypatch.setattr(etcdstream._mirror, "_MAX_PENDING_BATCHES", 5)
+    p = fresh_prefix.encode()
+
+    async def body(etcd):
+        await etcd.put(p + b"gone", b"x")
+        mirror = MirrorOf(etcd, p)
+        assert await mirror.wait_synced()
+        await etcd.delete(p + b"gone")
+        for i in range(30):
+            revision = (await etcd.put(p + b"%d" % (i % 4), b"%d" % i)).revision
+            assert await mirror.wait_revision(revision)
+        assert len(mirror.mirror._pending) <= 5
+        changes = mirror.mirror.changes(timeout=0.5)
+        if etcd.kind == "sync":
+            backlog = list(changes)
+        else:
+            backlog = [item async for item in changes]
+        replayed = {}
+        for batch, _ in backlog:
+            for e in batch:
+                if e.type == EventType.DELETE:
+                    replayed.pop(e.key, None)
+                else:
+                    replayed[e.key] = (e.value, e.mod_revision)
+        assert replayed == content(mirror.mirror)
+        await mirror.close()
+
+    run(body, etcd_server.endpoint)

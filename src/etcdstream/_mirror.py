@@ -28,7 +28,7 @@ from ._keys import Key, to_bytes
 from ._results import Snapshot
 from ._types import EventType
 from ._watch import DEFAULT_MAX_BUFFERED_EVENTS, WatchSpec, next_pause, watch_spec
-from .codec import Event, EventBatch, KeyValue
+from .codec import Event, EventBatch, KeyValue, coalesce
 
 if TYPE_CHECKING:
     from ._async import AsyncClient
@@ -40,6 +40,20 @@ _RESYNC_ERRORS = (CompactedError, RevisionWentBackwards)
 _PASSING_ERRORS = (ConnectionFailed, Timeout, NoLeader)
 
 ChangeCallback = Callable[[EventBatch, bool], object]
+
+#: Batches changes() keeps for a consumer that has not read them; beyond that they are merged into
+#: one (the last event of each key: the same net change), so unread changes do not grow without bound.
+_MAX_PENDING_BATCHES = 1000
+
+
+def _keep_pending(pending: list[tuple[EventBatch, bool]], batch: EventBatch,
+                  resync: bool) -> list[tuple[EventBatch, bool]]:
+    """pending with (batch, resync) added, merged into one batch when too many wait."""
+    pending.append((batch, resync))
+    if len(pending) <= _MAX_PENDING_BATCHES:
+        return pending
+    events = [event for waiting, _ in pending for event in waiting]
+    return [(coalesce(EventBatch(events, batch.revision)), any(flag for _, flag in pending))]
 
 
 class MirrorState:
@@ -196,7 +210,7 @@ class Mirror(_MirrorBase):
         self.close()
 
     def _publish(self, batch: EventBatch, resync: bool) -> None:
-        self._pending.append((batch, resync))
+        self._pending = _keep_pending(self._pending, batch, resync)
         self._cond.notify_all()
         for callback in self._callbacks:
             callback(batch, resync)
@@ -330,7 +344,7 @@ class AsyncMirror(_MirrorBase):
         return True
 
     def _publish(self, batch: EventBatch, resync: bool) -> None:
-        self._pending.append((batch, resync))
+        self._pending = _keep_pending(self._pending, batch, resync)
         self._changed.set()
         for callback in self._callbacks:
             callback(batch, resync)
