@@ -2,9 +2,9 @@
 clients must follow it exactly, and a model must predict etcd's final state.
 
 Each seed runs one etcd that the clients under test (Client and AsyncClient, writing in turn) reach only
-through a FaultProxy; between operations the proxy resets or stalls (briefly, and past the keepalive
-timeout, sometimes with a compaction past the stalled watchers), etcd is killed and restarted, and the
-history is compacted. Replay a seed with ETCDSTREAM_MODEL_SEED=<seed>; the workload itself lives in
+through a FaultProxy; the proxy resets (between operations, and while writes are in flight) or stalls
+(briefly, and past the keepalive timeout, sometimes with a compaction past the stalled watchers), etcd
+is killed and restarted, and the history is compacted. Replay a seed with ETCDSTREAM_MODEL_SEED=<seed>; the workload itself lives in
 _testbase/workload.py (bench/soak.py runs it for hours).
 """
 

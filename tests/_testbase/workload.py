@@ -36,6 +36,7 @@ from etcdstream import CompactedError, Compare, EventType, KeyValue, LeaseNotFou
 __all__ = [
     "BUCKETS",
     "AsyncWatchRecorder",
+    "Fault",
     "Faults",
     "MirrorLog",
     "MirrorObserver",
