@@ -593,11 +593,11 @@ class MirrorObserver:
 
     def __init__(self, client: Any, prefix: bytes, log: MirrorLog) -> None:
         self.log = log
+        # Given to the constructor, the callback sees the first full read too.
         if isinstance(client, etcdstream.Client):
-            self.mirror: Any = etcdstream.Mirror(client, prefix)
+            self.mirror: Any = etcdstream.Mirror(client, prefix, on_change=log.on_change)
         else:
-            self.mirror = etcdstream.AsyncMirror(client, prefix)
-        self.mirror.on_change(log.on_change)
+            self.mirror = etcdstream.AsyncMirror(client, prefix, on_change=log.on_change)
 
     @property
     def revision(self) -> int:
