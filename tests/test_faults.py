@@ -354,3 +354,25 @@ def test_a_thousand_watchers_closed_leave_nothing_behind(client_kind, make_etcd_
                          lambda: running() - baseline)
 
     asyncio.run(main())
+
+
+def test_a_write_whose_answer_is_lost_is_not_sent_again(run, make_etcd_server):
+    """A put on a path that stalls mid-call may have been applied: it raises instead of writing twice elsewhere.
+
+    (A retried put would give the key version 2 and two watch events for one call.) A read on the
+    same path is retried on the next endpoint.
+    """
+    server = make_etcd_server(name="lostanswer", extra_args=["--grpc-keepalive-min-time=500ms"])
+    with FaultProxy(server.endpoint) as proxy:
+
+        async def body(etcd):
+            await etcd.put("/lost/warm", "v")  # connected through the proxy
+            proxy.stall()
+            with pytest.raises(etcdstream.ConnectionFailed, match="may have applied"):
+                await etcd.put("/lost/k", "once")
+            proxy.resume()
+            assert (await etcd.get("/lost/warm")).value == b"v"  # on the direct endpoint now
+            kv = await etcd.get("/lost/k")
+            assert kv is None or kv.version == 1
+
+        run(body, [proxy.endpoint, server.endpoint], keepalive_time=1, keepalive_timeout=1)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import threading
 
 import pytest
 from _clients import *
+from _testbase.proxy import FaultProxy
 
 import etcdstream
 from etcdstream import EventType
@@ -132,3 +134,33 @@ def test_unread_changes_are_merged_not_hoarded(run, etcd_server, fresh_prefix, m
         await mirror.close()
 
     run(body, etcd_server.endpoint)
+
+
+def test_mirror_waits_out_a_watch_create_that_times_out(run, etcd_server, fresh_prefix):
+    """A path stalled right after the full read: the watch create times out, is tried again, and the Mirror goes on."""
+    with FaultProxy(etcd_server.endpoint) as proxy:
+
+        async def body(etcd):
+            stalled = []
+
+            def stall_after_the_full_read(batch, resync):
+                if not stalled:
+                    stalled.append(True)
+                    proxy.stall()
+
+            if etcd.kind == "sync":
+                mirror = etcdstream.Mirror(etcd.client, fresh_prefix, on_change=stall_after_the_full_read)
+            else:
+                mirror = etcdstream.AsyncMirror(etcd, fresh_prefix, on_change=stall_after_the_full_read)
+            await asyncio.sleep(3)  # longer than the client's timeout: the first create timed out
+            proxy.resume()
+            out = etcd_server.etcdctl("put", fresh_prefix + "k", "v", "-w", "json").stdout
+            revision = int(json.loads(out)["header"]["revision"])
+            waited = mirror.wait_revision(revision, 20)
+            assert (await waited) if asyncio.iscoroutine(waited) else waited
+            assert_mirror_equals_etcd(mirror, etcd_server, fresh_prefix)
+            closed = mirror.close()
+            if asyncio.iscoroutine(closed):
+                await closed
+
+        run(body, proxy.endpoint, timeout=2)

@@ -13,6 +13,7 @@ import grpc.aio
 
 from . import _core as ops
 from ._core import (
+    CONNECTION_REPLACED,
     DEFAULT_PAGE_SIZE,
     DEFAULT_TIMEOUT,
     Call,
@@ -38,7 +39,7 @@ from ._results import (
 )
 from ._txn import Compare, Delete, Get, Put
 from ._watch import DEFAULT_MAX_BUFFERED_EVENTS, check_max_buffered_events, watch_spec
-from ._watch_async import AsyncWatcher, AsyncWatchStream
+from ._watch_async import AsyncWatcher, AsyncWatchStream, cancelled_by_caller
 from .codec import KeyValue
 
 __all__ = ["AsyncClient"]
@@ -113,6 +114,7 @@ class AsyncClient:
         self._keepers: dict[int, asyncio.Task[None]] = {}
         self._closed = False
         self._watches: AsyncWatchStream | None = None
+        self._retiring: set[asyncio.Task[None]] = set()  # closes of channels left by a failover
 
     # --- driving operations ---
 
@@ -132,7 +134,11 @@ class AsyncClient:
             self._core.advance(connection.generation)
             if self._connection is connection:
                 self._connection = None
-            await connection.channel.close()
+            # Calls still running on the old channel get the call timeout to finish (closing
+            # cancels them); the watch stream then moves to the new one.
+            closing = asyncio.ensure_future(connection.channel.close(grace=self._core.timeout))
+            self._retiring.add(closing)
+            closing.add_done_callback(self._retiring.discard)
 
     async def _invoke(self, call: Call) -> bytes:
         """Send one call with the retry policy: re-authenticate, fail over, wait out elections."""
@@ -147,8 +153,16 @@ class AsyncClient:
                 return response
             except grpc.RpcError as e:  # grpc.aio.AioRpcError is one
                 code, details = e.code(), e.details()
+            except asyncio.CancelledError:
+                # grpc.aio cancels the calls of a channel it closes: another call's failover did
+                # that, unless this task itself was cancelled.
+                if self._closed or connection.generation == self._core.generation or cancelled_by_caller():
+                    raise
+                code, details = grpc.StatusCode.CANCELLED, None
             if self._closed:
                 raise ClientClosed("the client was closed during the call")
+            if code is grpc.StatusCode.CANCELLED and connection.generation != self._core.generation:
+                code, details = grpc.StatusCode.UNAVAILABLE, CONNECTION_REPLACED
             # Outside the handler, so the error raised has no grpc error (holding the request and token) as context.
             decision = policy.decide(code, details, answered=connection.answered)
             await self._apply(decision, connection)
@@ -340,6 +354,8 @@ class AsyncClient:
         connection, self._connection = self._connection, None
         if connection is not None:
             await connection.channel.close()
+        for closing in list(self._retiring):
+            closing.cancel()  # the channel's close ran its grace in grpc's core; cancel just stops waiting
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -80,8 +80,9 @@ class Call:
 
     stream: the method is a bidi stream (LeaseKeepAlive): send one request, read one response.
     authenticated: send the auth token (False only for Authenticate itself).
-    idempotent: sending it twice leaves etcd as sending it once (reads, put, delete),
-    so it may be retried after errors that leave unknown whether etcd applied it.
+    idempotent: sending it twice leaves etcd as sending it once (reads), so it may be
+    retried after errors that leave unknown whether etcd applied it. Writes are not:
+    a put applied twice gets two revisions and version + 2, a delete reports 0 keys.
     """
 
     method: str
@@ -228,7 +229,8 @@ def put(
         nonlocal lease_number
         if ttl is not None:
             lease_number = _granted_lease((yield _grant_call(ttl, timeout)))
-        raw = yield Call(_PUT, _put_request(key_bytes, value_bytes, lease_number, bool(prev_kv)), timeout)
+        raw = yield Call(_PUT, _put_request(key_bytes, value_bytes, lease_number, bool(prev_kv)), timeout,
+                         idempotent=False)
         resp = _parse(_proto.PutResponse, raw)
         previous = _key_value(resp.prev_kv) if resp.HasField("prev_kv") else None
         return PutResult(resp.header.revision, previous)
@@ -245,7 +247,7 @@ def delete(key: Key, *, prefix: bool = False, prev_kv: bool = False, timeout: fl
         resp = _parse(_proto.DeleteRangeResponse, raw)
         return Deleted(resp.deleted, [_key_value(kv) for kv in resp.prev_kvs])
 
-    return _single(Call(_DELETE_RANGE, request, check_timeout(timeout)), decode)
+    return _single(Call(_DELETE_RANGE, request, check_timeout(timeout), idempotent=False), decode)
 
 
 _COMPARE_RESULTS = {"==": 0, ">": 1, "<": 2, "!=": 3}
@@ -592,6 +594,8 @@ _AMBIGUOUS_DETAILS = ("request timed out",)
 # grpc's words for "the request never reached etcd" (vs. a connection lost mid-call).
 _NOT_CONNECTED_DETAILS = ("failed to connect", "connection refused", "dns resolution failed",
                           "all backends failing", "handshake")
+# What a call ended by another call's failover (which closes the channel) is reported as.
+CONNECTION_REPLACED = "the connection was replaced by a failover during the call"
 # Errors an expired or stale token causes: authenticate again and retry once.
 REAUTH_DETAILS = ("invalid auth token", "auth store is old", "revision in header is old")
 
@@ -658,8 +662,8 @@ class RetryPolicy:
     - etcd without a leader (an election is running), or, for idempotent calls,
       a request that timed out in etcd: wait a little and retry, on the next
       endpoint if there are several, until the call's timeout.
-    A connection lost during a non-idempotent call (a txn) fails over but
-    raises: etcd may have applied it. Anything else raises the mapped EtcdError.
+    A connection lost during a write (put, delete, txn, lease grant) fails
+    over but raises: etcd may have applied it. Anything else raises the mapped EtcdError.
     """
 
     def __init__(self, core: ClientCore, call: Call) -> None:
@@ -677,6 +681,8 @@ class RetryPolicy:
         answered: whether any call has succeeded on the connection the call used.
         """
         details = details or ""
+        if details == CONNECTION_REPLACED and self.idempotent and time.monotonic() < self.deadline:
+            return Decision(Step.RETRY)  # on the connection that replaced it
         error = error_from_rpc(code, details, self.core.endpoint, timeout=self.timeout,
                                tls_unconfirmed=self.core.tls and not answered)
         if any(d in details for d in REAUTH_DETAILS) and self.core.has_credentials and not self.reauthenticated:
@@ -694,6 +700,9 @@ class RetryPolicy:
             raise error
         if isinstance(error, ConnectionFailed):
             never_sent = any(d in details.lower() for d in _NOT_CONNECTED_DETAILS)
+            if not (never_sent or self.idempotent):
+                error = ConnectionFailed(f"{error}; etcd may have applied the request (a write is not retried: "
+                                         "check, then retry)")
             if self.failovers < len(self.core.endpoints) - 1:
                 self.failovers += 1
                 return Decision(Step.FAILOVER, error=None if never_sent or self.idempotent else error)
@@ -801,7 +810,8 @@ class ClientCore:
             # etcd allows them every 5 s and without active calls (its enforcement policy).
             ("grpc.keepalive_time_ms", int(self.keepalive_time * 1000)),
             ("grpc.keepalive_timeout_ms", int(self.keepalive_timeout * 1000)),
-            ("grpc.keepalive_permit_without_calls", 1),
+            # etcd's policy forbids pings without a call (GOAWAY too_many_pings): watches keep theirs.
+            ("grpc.keepalive_permit_without_calls", 0),
             ("grpc.http2.max_pings_without_data", 0),
             # grpcio waits a minute for any ping's answer (a flow-control ping included, which
             # holds back the keepalive ping): a silently stalled connection would go unnoticed.

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ._errors import (
     ClientClosed,
@@ -40,6 +40,7 @@ _RESYNC_ERRORS = (CompactedError, RevisionWentBackwards)
 _PASSING_ERRORS = (ConnectionFailed, Timeout, NoLeader)
 
 ChangeCallback = Callable[[EventBatch, bool], object]
+T = TypeVar("T")
 
 #: Batches changes() keeps for a consumer that has not read them; beyond that they are merged into
 #: one (the last event of each key: the same net change), so unread changes do not grow without bound.
@@ -215,12 +216,12 @@ class Mirror(_MirrorBase):
         for callback in self._callbacks:
             callback(batch, resync)
 
-    def _read_prefix(self) -> Snapshot | None:
-        """The prefix at one revision, trying again while etcd is unreachable; None once closed."""
+    def _retrying(self, attempt: Callable[[], T]) -> T | None:
+        """attempt(), tried again while etcd is unreachable or slow to answer; None once closed."""
         pause = 0.05
         while True:
             try:
-                return self._client.readdir(self._prefix)
+                return attempt()
             except _PASSING_ERRORS:
                 with self._cond:
                     if self._cond.wait_for(lambda: self._closed, pause):
@@ -230,7 +231,7 @@ class Mirror(_MirrorBase):
     def _run(self) -> None:
         try:
             while not self._closed:
-                snapshot = self._read_prefix()
+                snapshot = self._retrying(lambda: self._client.readdir(self._prefix))
                 if snapshot is None:
                     return
                 with self._cond:
@@ -240,9 +241,11 @@ class Mirror(_MirrorBase):
                     if self._closed:
                         return
                 try:
-                    watcher = self._client._watch_stream().open(
+                    watcher = self._retrying(lambda: self._client._watch_stream().open(
                         self._watch_spec(snapshot), DEFAULT_MAX_BUFFERED_EVENTS, after=snapshot
-                    )
+                    ))
+                    if watcher is None:
+                        return
                     with self._cond:
                         self._watcher = watcher
                         if self._closed:
@@ -349,12 +352,12 @@ class AsyncMirror(_MirrorBase):
         for callback in self._callbacks:
             callback(batch, resync)
 
-    async def _read_prefix(self) -> Snapshot:
-        """The prefix at one revision, trying again while etcd is unreachable."""
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """await attempt(), tried again while etcd is unreachable or slow to answer."""
         pause = 0.05
         while True:
             try:
-                return await self._client.readdir(self._prefix)
+                return await attempt()
             except _PASSING_ERRORS:
                 await asyncio.sleep(pause)
                 pause = next_pause(pause)
@@ -362,13 +365,13 @@ class AsyncMirror(_MirrorBase):
     async def _run(self) -> None:
         try:
             while not self._closed:
-                snapshot = await self._read_prefix()
+                snapshot = await self._retrying(lambda: self._client.readdir(self._prefix))
                 resync = self._state.synced
                 self._publish(self._state.load(snapshot), resync)
                 try:
-                    self._watcher = watcher = await self._client._watch_stream().open(
+                    self._watcher = watcher = await self._retrying(lambda: self._client._watch_stream().open(
                         self._watch_spec(snapshot), DEFAULT_MAX_BUFFERED_EVENTS, after=snapshot
-                    )
+                    ))
                     async for batch in watcher:
                         self._state.apply(batch)
                         self._publish(batch, False)

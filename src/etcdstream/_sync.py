@@ -13,6 +13,7 @@ import grpc
 
 from . import _core as ops
 from ._core import (
+    CONNECTION_REPLACED,
     DEFAULT_PAGE_SIZE,
     DEFAULT_TIMEOUT,
     Call,
@@ -181,6 +182,8 @@ class Client:
                 code, details = e.code(), e.details()
             if self._closed:
                 raise ClientClosed("the client was closed during the call")
+            if code is grpc.StatusCode.CANCELLED and connection.generation != self._core.generation:
+                code, details = grpc.StatusCode.UNAVAILABLE, CONNECTION_REPLACED
             # Decided outside the handler: the error raised then has no grpc error as __context__,
             # whose traceback holds the request (Authenticate's: the password) and the token.
             decision = policy.decide(code, details, answered=connection.answered)

@@ -213,6 +213,10 @@ class AsyncWatchStream:
                 if not await self._recover(step, error, connection):
                     return
                 pause = next_pause(pause)
+            except asyncio.CancelledError:
+                if self._closed or cancelled_by_caller():
+                    raise
+                pause = next_pause(pause)  # the channel was closed by a failover: the next one
             except ClientClosed:
                 return
             except AuthFailed as e:  # the credentials themselves were refused
@@ -266,3 +270,13 @@ class AsyncWatchStream:
     def _fail(self, error: EtcdError) -> None:
         self._wake(self._state.fail_all(error))
         self._task = None
+
+
+def cancelled_by_caller() -> bool:
+    """Whether the running task itself was cancelled, as opposed to a call of a channel closed under it.
+
+    Python 3.10 cannot tell: it answers True there, so the cancellation goes on.
+    """
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or cancelling() > 0
