@@ -376,3 +376,43 @@ def test_a_write_whose_answer_is_lost_is_not_sent_again(run, make_etcd_server):
             assert kv is None or kv.version == 1
 
         run(body, [proxy.endpoint, server.endpoint], keepalive_time=1, keepalive_timeout=1)
+
+
+def test_a_failover_leaves_the_other_calls_and_the_watch_stream_going(run, etcd_server, fresh_prefix):
+    """One call failing over closes the client's channel under the others: reads in flight are sent again on the
+    new channel, and the watch stream moves there, losing nothing (AsyncClient raised CancelledError here)."""
+    from etcdstream._core import Decision, Step
+
+    async def body(etcd):
+        client = etcd.client if etcd.kind == "sync" else etcd
+
+        async def call(name, *args):
+            method = getattr(client, name)
+            return await (asyncio.to_thread(method, *args) if etcd.kind == "sync" else method(*args))
+
+        watcher = await open_watch(etcd, fresh_prefix)
+        stop = asyncio.Event()
+
+        async def reader():
+            reads = 0
+            while not stop.is_set():
+                await call("get", fresh_prefix + "k")
+                reads += 1
+            return reads
+
+        readers = [asyncio.create_task(reader()) for _ in range(8)]
+        revisions = []
+        for i in range(5):
+            await asyncio.sleep(0.2)
+            failover = client._apply(Decision(Step.FAILOVER), client._connect())
+            if asyncio.iscoroutine(failover):
+                await failover
+            revisions.append((await call("put", fresh_prefix + f"{i}", "v")).revision)
+        await asyncio.sleep(1.5)  # past the grace the old channels get
+        stop.set()
+        assert all(await asyncio.gather(*readers))  # raises what a reader raised
+        assert [e[3] for e in await collect(watcher, 5)] == revisions
+        await watcher.close()
+
+    # Both endpoints are the same etcd: a failover gives a new channel to it.
+    run(body, [etcd_server.endpoint, etcd_server.endpoint], timeout=1)
