@@ -806,8 +806,8 @@ class ClientCore:
     def channel_options(self) -> list[tuple[str, Any]]:
         """gRPC channel options: keepalive pings and no message size limits."""
         return [
-            # Pings notice a dead connection in seconds instead of TCP's minutes;
-            # etcd allows them every 5 s and without active calls (its enforcement policy).
+            # Pings notice a dead connection in seconds instead of TCP's minutes; etcd's
+            # enforcement policy allows one every 5 s, and only while a call is open.
             ("grpc.keepalive_time_ms", int(self.keepalive_time * 1000)),
             ("grpc.keepalive_timeout_ms", int(self.keepalive_timeout * 1000)),
             # etcd's policy forbids pings without a call (GOAWAY too_many_pings): watches keep theirs.
