@@ -159,6 +159,12 @@ class AsyncClient:
                 if self._closed or connection.generation == self._core.generation or cancelled_by_caller():
                     raise
                 code, details = grpc.StatusCode.CANCELLED, None
+            except grpc.aio.UsageError:  # "Channel is closed"
+                if self._closed:
+                    raise ClientClosed("the client was closed during the call") from None
+                if connection.generation == self._core.generation:
+                    raise
+                continue  # another call's failover closed the channel before this call went out
             if self._closed:
                 raise ClientClosed("the client was closed during the call")
             if code is grpc.StatusCode.CANCELLED and connection.generation != self._core.generation:

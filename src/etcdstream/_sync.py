@@ -180,6 +180,12 @@ class Client:
                 return response
             except grpc.RpcError as e:
                 code, details = e.code(), e.details()
+            except ValueError:  # grpc's "Cannot invoke RPC: Channel closed!"
+                if self._closed:
+                    raise ClientClosed("the client was closed during the call") from None
+                if connection.generation == self._core.generation:
+                    raise
+                continue  # another call's failover closed the channel before this call went out
             if self._closed:
                 raise ClientClosed("the client was closed during the call")
             if code is grpc.StatusCode.CANCELLED and connection.generation != self._core.generation:

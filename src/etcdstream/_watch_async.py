@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import grpc.aio
 
 from . import codec
 from ._core import Call, Decision, Step
@@ -217,6 +218,10 @@ class AsyncWatchStream:
                 if self._closed or cancelled_by_caller():
                     raise
                 pause = next_pause(pause)  # the channel was closed by a failover: the next one
+            except grpc.aio.UsageError:  # "Channel is closed": a unary call's failover closed it first
+                if self._closed or connection is None or connection.generation == self._client._core.generation:
+                    raise
+                pause = next_pause(pause)
             except ClientClosed:
                 return
             except AuthFailed as e:  # the credentials themselves were refused

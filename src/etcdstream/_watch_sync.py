@@ -228,6 +228,10 @@ class WatchStream:
                 if not self._recover(step, error, connection):
                     return
                 pause = next_pause(pause)
+            except ValueError:  # grpc's "Channel closed!": a unary call's failover closed it first
+                if self._closed or connection.generation == self._client._core.generation:
+                    raise
+                pause = next_pause(pause)
             except ClientClosed:
                 return
             except AuthFailed as e:  # the credentials themselves were refused
