@@ -114,7 +114,8 @@ class AsyncClient:
         self._keepers: dict[int, asyncio.Task[None]] = {}
         self._closed = False
         self._watches: AsyncWatchStream | None = None
-        self._retiring: set[asyncio.Task[None]] = set()  # closes of channels left by a failover
+        # Channels left by a failover, closing once their calls end (or their grace runs out).
+        self._retiring: dict[asyncio.Task[None], _Connection] = {}
 
     # --- driving operations ---
 
@@ -137,8 +138,8 @@ class AsyncClient:
             # Calls still running on the old channel get the call timeout to finish (closing
             # cancels them); the watch stream then moves to the new one.
             closing = asyncio.ensure_future(connection.channel.close(grace=self._core.timeout))
-            self._retiring.add(closing)
-            closing.add_done_callback(self._retiring.discard)
+            self._retiring[closing] = connection
+            closing.add_done_callback(lambda task: self._retiring.pop(task, None))
 
     async def _invoke(self, call: Call) -> bytes:
         """Send one call with the retry policy: re-authenticate, fail over, wait out elections."""
@@ -360,8 +361,10 @@ class AsyncClient:
         connection, self._connection = self._connection, None
         if connection is not None:
             await connection.channel.close()
-        for closing in list(self._retiring):
-            closing.cancel()  # the channel's close ran its grace in grpc's core; cancel just stops waiting
+        for closing, old in list(self._retiring.items()):
+            closing.cancel()  # stop waiting out the grace (grpc has not closed the channel yet)...
+            await old.channel.close()  # ...and close it now
+        self._retiring.clear()
 
     async def __aenter__(self) -> AsyncClient:
         return self
