@@ -13,7 +13,6 @@ import grpc.aio
 
 from . import _core as ops
 from ._core import (
-    CONNECTION_REPLACED,
     DEFAULT_PAGE_SIZE,
     DEFAULT_TIMEOUT,
     Call,
@@ -168,10 +167,9 @@ class AsyncClient:
                 continue  # another call's failover closed the channel before this call went out
             if self._closed:
                 raise ClientClosed("the client was closed during the call")
-            if code is grpc.StatusCode.CANCELLED and connection.generation != self._core.generation:
-                code, details = grpc.StatusCode.UNAVAILABLE, CONNECTION_REPLACED
             # Outside the handler, so the error raised has no grpc error (holding the request and token) as context.
-            decision = policy.decide(code, details, answered=connection.answered)
+            decision = policy.decide(code, details, answered=connection.answered,
+                                     replaced=connection.generation != self._core.generation)
             await self._apply(decision, connection)
             if decision.error is not None:
                 raise decision.error

@@ -594,8 +594,8 @@ _AMBIGUOUS_DETAILS = ("request timed out",)
 # grpc's words for "the request never reached etcd" (vs. a connection lost mid-call).
 _NOT_CONNECTED_DETAILS = ("failed to connect", "connection refused", "dns resolution failed",
                           "all backends failing", "handshake")
-# What a call ended by another call's failover (which closes the channel) is reported as.
-CONNECTION_REPLACED = "the connection was replaced by a failover during the call"
+# What a call cut by another call's failover (which closes the channel) is reported as.
+_CONNECTION_REPLACED = "the connection was replaced by a failover during the call"
 # Errors an expired or stale token causes: authenticate again and retry once.
 REAUTH_DETAILS = ("invalid auth token", "auth store is old", "revision in header is old")
 
@@ -675,14 +675,19 @@ class RetryPolicy:
         self.failovers = 0
         self.transient_retries = 0
 
-    def decide(self, code: grpc.StatusCode | None, details: str | None, *, answered: bool = True) -> Decision:
+    def decide(self, code: grpc.StatusCode | None, details: str | None, *, answered: bool = True,
+               replaced: bool = False) -> Decision:
         """Return the next step after a failure, or raise the EtcdError the caller sees.
 
         answered: whether any call has succeeded on the connection the call used.
+        replaced: another call's failover has replaced that connection since (closing it
+        cancels the calls still on it).
         """
         details = details or ""
-        if details == CONNECTION_REPLACED and self.idempotent and time.monotonic() < self.deadline:
-            return Decision(Step.RETRY)  # on the connection that replaced it
+        if replaced and code is grpc.StatusCode.CANCELLED:
+            if self.idempotent and time.monotonic() < self.deadline:
+                return Decision(Step.RETRY)  # on the connection that replaced it
+            code, details = grpc.StatusCode.UNAVAILABLE, _CONNECTION_REPLACED
         error = error_from_rpc(code, details, self.core.endpoint, timeout=self.timeout,
                                tls_unconfirmed=self.core.tls and not answered)
         if any(d in details for d in REAUTH_DETAILS) and self.core.has_credentials and not self.reauthenticated:

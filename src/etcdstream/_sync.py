@@ -13,7 +13,6 @@ import grpc
 
 from . import _core as ops
 from ._core import (
-    CONNECTION_REPLACED,
     DEFAULT_PAGE_SIZE,
     DEFAULT_TIMEOUT,
     Call,
@@ -188,11 +187,10 @@ class Client:
                 continue  # another call's failover closed the channel before this call went out
             if self._closed:
                 raise ClientClosed("the client was closed during the call")
-            if code is grpc.StatusCode.CANCELLED and connection.generation != self._core.generation:
-                code, details = grpc.StatusCode.UNAVAILABLE, CONNECTION_REPLACED
             # Decided outside the handler: the error raised then has no grpc error as __context__,
             # whose traceback holds the request (Authenticate's: the password) and the token.
-            decision = policy.decide(code, details, answered=connection.answered)
+            decision = policy.decide(code, details, answered=connection.answered,
+                                     replaced=connection.generation != self._core.generation)
             self._apply(decision, connection)
             if decision.error is not None:
                 raise decision.error
