@@ -373,7 +373,7 @@ class AsyncClient:
 
     def __repr__(self) -> str:
         if not hasattr(self, "_closed"):  # __init__ raised (error reports show such objects too)
-            return f"<AsyncClient not initialised>"
+            return "<AsyncClient not initialised>"
         state = "closed" if self._closed else f"using {self._core.endpoint}"
         return f"<AsyncClient {self._core.describe()} {state}>"
 

@@ -391,6 +391,6 @@ class Client:
 
     def __repr__(self) -> str:
         if not hasattr(self, "_closed"):  # __init__ raised (error reports show such objects too)
-            return f"<Client not initialised>"
+            return "<Client not initialised>"
         state = "closed" if self._closed else f"using {self._core.endpoint}"
         return f"<Client {self._core.describe()} {state}>"
