@@ -10,7 +10,7 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.set cimport PySet_Add, PySet_Contains
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 from etcdstream._errors import DecodeError
 from etcdstream._types import EventType, SortOrder, SortTarget, WatchFilter
@@ -32,6 +32,7 @@ __all__ = [
     "encode_watch_cancel",
     "encode_watch_create",
     "encode_watch_progress",
+    "event_outside_range",
 ]
 
 include "reader.pxi"

@@ -77,3 +77,35 @@ def coalesce(EventBatch batch not None):
             kept.append(event)
     kept.reverse()
     return new_batch(kept, batch.revision)
+
+
+cdef inline int compare_keys(PyObject* key, bytes other):
+    """memcmp's order of two bytes objects, shorter first on a tie."""
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(<object>key), m = PyBytes_GET_SIZE(other)
+    cdef int order = memcmp(PyBytes_AS_STRING(<object>key), PyBytes_AS_STRING(other), n if n < m else m)
+    if order:
+        return order
+    return (n > m) - (n < m)
+
+
+def event_outside_range(WatchResponse resp not None, bytes key not None, bytes range_end not None):
+    """The first event of resp whose key is outside the watched range, or None.
+
+    The range is etcd's: [key, range_end), the one key when range_end is empty,
+    every key from key on when range_end is b"\\x00". A watcher checks its
+    events with it: a proxy that answers creates out of order could otherwise
+    hand it another range's events.
+    """
+    cdef list events = resp.events
+    cdef Py_ssize_t i
+    cdef Py_ssize_t end_size = PyBytes_GET_SIZE(range_end)
+    cdef bint to_the_end = end_size == 1 and PyBytes_AS_STRING(range_end)[0] == 0
+    cdef PyObject* event_key
+    for i in range(PyList_GET_SIZE(events)):
+        event_key = (<Event>PyList_GET_ITEM(events, i))._key
+        if end_size == 0:
+            if compare_keys(event_key, key) != 0:
+                return <Event>PyList_GET_ITEM(events, i)
+        elif compare_keys(event_key, key) < 0 or (not to_the_end and compare_keys(event_key, range_end) >= 0):
+            return <Event>PyList_GET_ITEM(events, i)
+    return None

@@ -460,3 +460,29 @@ def test_event_batch_by_hand(codec):
     batch = codec.EventBatch([codec.Event(0, kv)], revision=2)
     assert len(batch) == 1 and batch.revision == 2 and list(batch)[0].kv == kv
     assert "revision=2" in repr(batch)
+
+
+@pytest.mark.parametrize(
+    ("key", "range_end", "inside", "outside"),
+    [
+        (b"/p1/", b"/p10", [b"/p1/", b"/p1/a", b"/p1/\xff"], [b"/p1", b"/p10", b"/p10/k", b"/p0/z", b"/p2/"]),
+        (b"/k", b"", [b"/k"], [b"/k/", b"/", b"/j", b""]),  # one key
+        (b"/m", b"\x00", [b"/m", b"/m0", b"\xff\xff"], [b"/l", b"/", b"\x00"]),  # from /m on
+        (b"\x00", b"\x00", [b"\x00", b"/", b"\xff"], []),  # every key
+    ],
+)
+def test_event_outside_range_finds_a_key_the_watch_did_not_ask_for(codec, key, range_end, inside, outside):
+    events = [(0, k, b"v", 10 + i) for i, k in enumerate(inside)]
+    assert codec.event_outside_range(watch_response(codec, 30, *events), key, range_end) is None
+    for stray in outside:
+        resp = watch_response(codec, 30, *events, (1, stray, b"", 29))
+        found = codec.event_outside_range(resp, key, range_end)
+        assert found is not None and (found.key, found.mod_revision) == (stray, 29)
+    assert codec.event_outside_range(watch_response(codec, 30), key, range_end) is None
+
+
+def test_event_outside_range_rejects_foreign_objects(codec):
+    with pytest.raises(TypeError):
+        codec.event_outside_range(b"raw bytes", b"/a", b"/b")
+    with pytest.raises(TypeError):
+        codec.event_outside_range(watch_response(codec, 1), "/a", b"/b")

@@ -33,6 +33,7 @@ __all__ = [
     "encode_watch_cancel",
     "encode_watch_create",
     "encode_watch_progress",
+    "event_outside_range",
 ]
 
 _VARINT, _FIXED64, _LENGTH, _START_GROUP, _END_GROUP, _FIXED32 = 0, 1, 2, 3, 4, 5
@@ -632,3 +633,26 @@ def coalesce(batch: EventBatch) -> EventBatch:
     out._events = kept
     out._revision = batch._revision
     return out
+
+
+def event_outside_range(resp: WatchResponse, key: bytes, range_end: bytes) -> Event | None:
+    """The first event of resp whose key is outside the watched range, or None.
+
+    The range is etcd's: [key, range_end), the one key when range_end is empty,
+    every key from key on when range_end is b"\\x00". A watcher checks its
+    events with it: a proxy that answers creates out of order could otherwise
+    hand it another range's events.
+    """
+    if not isinstance(resp, WatchResponse):
+        raise TypeError(f"event_outside_range takes a WatchResponse, got {type(resp).__name__}")
+    if not isinstance(key, bytes) or not isinstance(range_end, bytes):
+        raise TypeError("event_outside_range takes key and range_end as bytes")
+    to_the_end = range_end == b"\x00"
+    for event in resp._events:
+        event_key = event._kv._key
+        if range_end:
+            if event_key < key or (not to_the_end and event_key >= range_end):
+                return event
+        elif event_key != key:
+            return event
+    return None
