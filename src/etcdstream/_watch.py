@@ -2,10 +2,19 @@
 
 Every watcher of a client rides one bidirectional Watch stream, as in etcd's
 Go client. `WatchStreamState` turns decoded WatchResponses into per-watcher
-buffers and says what to send: creates (with explicit watch ids, answered in
-order), cancels, and re-creates after a reconnect from each watcher's last
-seen revision + 1, so no event is lost or delivered twice. The sync and
-asyncio drivers only move bytes and wake consumers.
+buffers and says what to send: creates, cancels, and re-creates after a
+reconnect from each watcher's last seen revision + 1, so no event is lost or
+delivered twice. The sync and asyncio drivers only move bytes and wake
+consumers.
+
+Pairing a `created` response with its create: etcd answers creates in order
+and echoes the watch id the client chose; etcd's gRPC proxy renumbers watches
+(0, 1, 2, ... per stream) and answers a create that joins one of its existing
+server watches at once, ahead of older creates. So a stream keeps one create
+in flight, as Go's client does, until a `created` response carries the id we
+chose (etcd itself is on the other end); from then on creates are pipelined
+and matched by id. Whatever the pairing, every event is checked against its
+watcher's range: one outside it is a protocol error that restarts the stream.
 """
 
 from __future__ import annotations
@@ -40,6 +49,14 @@ WATCH_METHOD = _proto.method_path("Watch", "Watch")
 #: paused (canceled); it resumes from where it stopped once the consumer catches
 #: up, so a slow consumer costs replay, never a lost event or a blocked stream.
 DEFAULT_MAX_BUFFERED_EVENTS = 100_000
+
+# Watch ids this client chooses: far from the proxy's per-stream 0, 1, 2, ...,
+# so that an echoed id proves the server honours ours.
+_FIRST_WATCH_ID = 1 << 32
+
+
+class WatchProtocolError(EtcdError):
+    """The server (or a proxy in front of it) answered against the watch protocol; the stream restarts."""
 
 
 @dataclass(frozen=True)
@@ -179,8 +196,16 @@ class WatchStreamState:
         self.by_id: dict[int, WatcherState] = {}
         # Set when a create was refused for a token problem: re-authenticate, then restart.
         self.reauth_needed = False
-        self._ids = itertools.count(1)
-        self._awaiting_created: deque[WatcherState] = deque()
+        # Set when a response broke the protocol: the stream must be replaced (with a pause).
+        self.protocol_error: WatchProtocolError | None = None
+        # The current stream got a response: it worked, so a reconnect after it starts with a short pause.
+        self.answered = False
+        self._ids = itertools.count(_FIRST_WATCH_ID)
+        self._unsent_creates: deque[WatcherState] = deque()
+        # Creates sent and not yet answered, by the id we chose, oldest first.
+        self._in_flight: dict[int, WatcherState] = {}
+        # A created response echoed our id: etcd itself answers, in order and by id.
+        self._ids_echoed = False
         self._outbox: list[bytes] = []
         self._canceled_ids: set[int] = set()
 
@@ -213,15 +238,24 @@ class WatchStreamState:
     def restart(self) -> None:
         """A new stream replaces a broken one: every live watcher is created again where it stopped."""
         self.by_id.clear()
-        self._awaiting_created.clear()
+        self._unsent_creates.clear()
+        self._in_flight.clear()
+        self._ids_echoed = False
         self._outbox.clear()
         self._canceled_ids.clear()
         self.reauth_needed = False
+        self.protocol_error = None
+        self.answered = False
         for watcher in self.live:
             watcher.watch_id = None
             watcher.fragments.clear()
             if not watcher.paused:
                 self._create(watcher)
+
+    def pause_after(self, pause: float) -> float:
+        """The pause before reconnecting after the stream broke: short if it had worked, else longer than the last."""
+        worked, self.answered = self.answered, False
+        return next_pause(0.0 if worked else pause)
 
     def fail_all(self, error: EtcdError) -> list[WatcherState]:
         """The stream cannot go on: every live watcher ends with error."""
@@ -232,6 +266,7 @@ class WatchStreamState:
 
     def on_response(self, resp: WatchResponse) -> list[WatcherState]:
         """Apply one response; return the watchers whose consumers should wake up."""
+        self.answered = True
         if resp.created:
             return self._on_created(resp)
         if resp.watch_id == -1 and not resp.canceled:
@@ -250,6 +285,12 @@ class WatchStreamState:
             return self._end(watcher, _cancel_error(resp, watcher))
         if watcher.paused:
             return []  # dropped: the paused watch replays these when it resumes
+        stray = codec.event_outside_range(resp, watcher.spec.key, watcher.spec.range_end)
+        if stray is not None:
+            return self._broken_protocol(
+                f"watch {resp.watch_id} of [{watcher.spec.key!r}, {watcher.spec.range_end!r}) got an event "
+                f"of {stray.key!r} (revision {stray.mod_revision})"
+            )
         if not self._same_history(watcher, resp):
             return [watcher]
         if resp.fragment:
@@ -263,19 +304,29 @@ class WatchStreamState:
     # --- internals ---
 
     def _create(self, watcher: WatcherState) -> None:
-        spec = watcher.spec
-        self._awaiting_created.append(watcher)
-        self._outbox.append(
-            codec.encode_watch_create(
-                spec.key,
-                spec.range_end,
-                start_revision=watcher.next_revision,
-                prev_kv=spec.prev_kv,
-                progress_notify=spec.progress_notify,
-                fragment=spec.fragment,
-                watch_id=next(self._ids),
+        self._unsent_creates.append(watcher)
+        self._send_creates()
+
+    def _send_creates(self) -> None:
+        """Send the creates whose turn it is: one at a time until the server is known to echo our ids."""
+        while self._unsent_creates and (self._ids_echoed or not self._in_flight):
+            watcher = self._unsent_creates.popleft()
+            if not watcher.active:
+                continue  # closed while waiting for its turn
+            spec = watcher.spec
+            watch_id = next(self._ids)
+            self._in_flight[watch_id] = watcher
+            self._outbox.append(
+                codec.encode_watch_create(
+                    spec.key,
+                    spec.range_end,
+                    start_revision=watcher.next_revision,
+                    prev_kv=spec.prev_kv,
+                    progress_notify=spec.progress_notify,
+                    fragment=spec.fragment,
+                    watch_id=watch_id,
+                )
             )
-        )
 
     def _cancel(self, watcher: WatcherState) -> None:
         if watcher.watch_id is not None:
@@ -297,11 +348,23 @@ class WatchStreamState:
         return [watcher]
 
     def _on_created(self, resp: WatchResponse) -> list[WatcherState]:
-        # etcd answers creates in the order they were sent (the id is -1 when refused).
-        if not self._awaiting_created:
+        watcher = self._in_flight.pop(resp.watch_id, None)
+        if watcher is not None:
+            self._ids_echoed = True
+        elif not self._in_flight:
             self._cancel_unknown(resp.watch_id)
             return []
-        watcher = self._awaiting_created.popleft()
+        elif resp.watch_id != -1 and self._ids_echoed:
+            return self._broken_protocol(f"a created response for watch {resp.watch_id}, which was never asked for")
+        else:
+            # A refusal (id -1), or a proxy's own id: the oldest create in flight, which is the only
+            # one unless etcd itself answers (in order).
+            watcher = self._in_flight.pop(next(iter(self._in_flight)))
+        woken = self._created(watcher, resp)
+        self._send_creates()
+        return woken
+
+    def _created(self, watcher: WatcherState, resp: WatchResponse) -> list[WatcherState]:
         if resp.canceled:
             if _is_token_problem(resp.cancel_reason) and not watcher.reauthenticated:
                 # Possibly an expired token (etcd 3.5.1 reports it as "permission denied"):
@@ -310,6 +373,8 @@ class WatchStreamState:
                 self.reauth_needed = True
                 return []
             return self._end(watcher, _cancel_error(resp, watcher))
+        if resp.watch_id in self.by_id:
+            return self._broken_protocol(f"a created response for watch {resp.watch_id}, which is already live")
         watcher.watch_id = resp.watch_id
         watcher.reauthenticated = False
         if not watcher.active:  # closed while its create was in flight
@@ -322,6 +387,11 @@ class WatchStreamState:
                 # Watching "from now": everything up to the creation revision is known.
                 watcher.revision = resp.revision
         return [watcher]
+
+    def _broken_protocol(self, problem: str) -> list[WatcherState]:
+        """A response no correct server sends: deliver nothing of it and have the stream replaced."""
+        self.protocol_error = WatchProtocolError(f"watch stream restarted: {problem}")
+        return []
 
     def _on_stream_progress(self, resp: WatchResponse) -> list[WatcherState]:
         # The answer to a progress request: every synced watcher has seen up to here.
@@ -346,6 +416,10 @@ class WatchStreamState:
 
     def _same_history(self, watcher: WatcherState, resp: WatchResponse) -> bool:
         """Catch a cluster whose history is not the one this watcher has seen."""
+        if not resp.member_id and not resp.cluster_id:
+            # A header that names no member: etcd's gRPC proxy makes up the created response of a
+            # watch it joins to one it already has (its revision is the watch's start, not etcd's).
+            return True
         if watcher.cluster_id and resp.cluster_id and resp.cluster_id != watcher.cluster_id:
             self._end(watcher, RevisionWentBackwards(
                 f"the cluster behind the endpoints changed (cluster id {watcher.cluster_id:x} -> "

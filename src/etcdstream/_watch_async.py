@@ -21,7 +21,6 @@ from ._watch import (
     WatcherState,
     WatchSpec,
     WatchStreamState,
-    next_pause,
     stream_failure,
 )
 from .codec import EventBatch
@@ -213,22 +212,22 @@ class AsyncWatchStream:
                                              len(self._client._core.endpoints) > 1)
                 if not await self._recover(step, error, connection):
                     return
-                pause = next_pause(pause)
+                pause = self._state.pause_after(pause)
             except asyncio.CancelledError:
                 if self._closed or cancelled_by_caller():
                     raise
-                pause = next_pause(pause)  # the channel was closed by a failover: the next one
+                pause = self._state.pause_after(pause)  # the channel was closed by a failover: the next one
             except grpc.aio.UsageError:  # "Channel is closed": a unary call's failover closed it first
                 if self._closed or connection is None or connection.generation == self._client._core.generation:
                     raise
-                pause = next_pause(pause)
+                pause = self._state.pause_after(pause)
             except ClientClosed:
                 return
             except AuthFailed as e:  # the credentials themselves were refused
                 self._fail(e)
                 return
-            except EtcdError:  # etcd unreachable while authenticating, or bytes that do not decode
-                pause = next_pause(pause)
+            except EtcdError:  # etcd unreachable while authenticating, bytes that do not decode, a protocol error
+                pause = self._state.pause_after(pause)
 
     async def _authenticate(self) -> None:
         core = self._client._core
@@ -255,6 +254,8 @@ class AsyncWatchStream:
                 if self._state.reauth_needed:
                     self._client._core.token = None
                     return
+                if self._state.protocol_error is not None:
+                    raise self._state.protocol_error  # a new stream, after a pause
         finally:
             requests.put_nowait(_STOP)
             call.cancel()

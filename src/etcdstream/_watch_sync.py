@@ -17,10 +17,10 @@ from ._results import Snapshot
 from ._watch import (
     WATCH_METHOD,
     StreamStep,
+    WatchProtocolError,
     WatcherState,
     WatchSpec,
     WatchStreamState,
-    next_pause,
     stream_failure,
 )
 from .codec import EventBatch
@@ -227,20 +227,20 @@ class WatchStream:
                                              len(self._client._core.endpoints) > 1)
                 if not self._recover(step, error, connection):
                     return
-                pause = next_pause(pause)
+                pause = self._state.pause_after(pause)
             except ValueError:  # grpc's "Channel closed!": a unary call's failover closed it first
                 if self._closed or connection.generation == self._client._core.generation:
                     raise
-                pause = next_pause(pause)
+                pause = self._state.pause_after(pause)
             except ClientClosed:
                 return
             except AuthFailed as e:  # the credentials themselves were refused
                 self._fail(e)
                 return
-            except EtcdError:  # etcd unreachable while authenticating, or bytes that do not decode
+            except EtcdError:  # etcd unreachable while authenticating, bytes that do not decode, a protocol error
                 if self._closed:
                     return
-                pause = next_pause(pause)
+                pause = self._state.pause_after(pause)
 
     def _authenticate(self) -> None:
         core = self._client._core
@@ -280,7 +280,7 @@ class WatchStream:
                 with self._cond:
                     if self._waiting_readers:
                         self._cond.notify_all()  # consumers that found the stream busy: their turn
-            if isinstance(self._broken, (grpc.RpcError, DecodeError)):
+            if isinstance(self._broken, (grpc.RpcError, DecodeError, WatchProtocolError)):
                 raise self._broken
         finally:
             with self._cond:
@@ -307,6 +307,9 @@ class WatchStream:
             if self._state.reauth_needed:
                 self._client._core.token = None
                 self._broken = StopIteration()  # a new stream, with a new token
+            elif self._state.protocol_error is not None:
+                self._broken = self._state.protocol_error  # a new stream, after a pause
+            if self._broken is not None:
                 self._stream_turn.notify_all()
                 woken = True
             if woken:
