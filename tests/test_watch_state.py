@@ -163,3 +163,23 @@ def test_the_pause_before_a_reconnect_starts_short_after_a_stream_that_worked():
     state.on_response(response(watch_id=-1, revision=12))  # the new stream answered
     assert state.pause_after(pause) == 0.05
     assert state.pause_after(0.05) == 0.1  # and failing again grows it again
+
+
+def test_a_paused_watch_resumed_before_its_cancel_is_confirmed_goes_on():
+    state = WatchStreamState()
+    slow = WatcherState(watch_spec("/s/", prefix=True, start_revision=10, prev_kv=False, progress_notify=False,
+                                   coalesce=False), 2)
+    state.add(slow)
+    [(watch_id, _)] = sent_creates(state)
+    state.on_response(response(watch_id=watch_id, created=True))
+    state.on_response(response(watch_id=watch_id, revision=11, events=[(b"/s/a", 10), (b"/s/b", 11)]))
+    assert slow.paused and state.take_requests()  # the cancel
+    state.on_response(response(watch_id=watch_id, revision=12, events=[(b"/s/c", 12)]))  # dropped: replayed later
+    assert [e.key for e in slow.take_batch()] == [b"/s/a", b"/s/b"]
+    state.resume_if_drained(slow)
+    [(new_id, _)] = sent_creates(state)
+    # The old watch's cancel confirmation comes after the consumer read its buffer: it ends nothing.
+    assert state.on_response(response(watch_id=watch_id, revision=12, canceled=True)) == []
+    state.on_response(response(watch_id=new_id, revision=12, created=True))
+    state.on_response(response(watch_id=new_id, revision=12, events=[(b"/s/c", 12)]))
+    assert slow.error is None and [e.key for e in slow.take_batch()] == [b"/s/c"]

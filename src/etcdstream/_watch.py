@@ -280,11 +280,9 @@ class WatchStreamState:
             return []
         if resp.canceled:
             del self.by_id[resp.watch_id]
-            if watcher.paused or not watcher.active:
+            if not watcher.active:
                 return []
             return self._end(watcher, _cancel_error(resp, watcher))
-        if watcher.paused:
-            return []  # dropped: the paused watch replays these when it resumes
         stray = codec.event_outside_range(resp, watcher.spec.key, watcher.spec.range_end)
         if stray is not None:
             return self._broken_protocol(
@@ -396,8 +394,8 @@ class WatchStreamState:
     def _on_stream_progress(self, resp: WatchResponse) -> list[WatcherState]:
         # The answer to a progress request: every synced watcher has seen up to here.
         woken = []
-        for watcher in self.by_id.values():
-            if watcher.active and not watcher.paused and not watcher.fragments and resp.revision > watcher.revision:
+        for watcher in list(self.by_id.values()):  # _buffer may pause one: it leaves by_id
+            if watcher.active and not watcher.fragments and resp.revision > watcher.revision:
                 self._buffer(watcher, resp)
                 woken.append(watcher)
         return woken
@@ -411,8 +409,12 @@ class WatchStreamState:
         elif not resp.created and not resp.canceled:
             watcher.revision = max(watcher.revision, resp.revision)
         if watcher.buffered_events >= watcher.max_buffered_events and not watcher.paused:
+            # Its id is forgotten at once: what still comes for it is dropped (the resumed watch replays
+            # it), and its cancel confirmation cannot end the watch created again meanwhile.
             watcher.paused = True
             self._cancel(watcher)
+            del self.by_id[watcher.watch_id]
+            watcher.watch_id = None
 
     def _same_history(self, watcher: WatcherState, resp: WatchResponse) -> bool:
         """Catch a cluster whose history is not the one this watcher has seen."""
