@@ -198,7 +198,7 @@ class AsyncWatchStream:
         pause = 0.0
         while not self._closed:
             if pause:
-                await asyncio.sleep(pause)
+                await self._pause(pause)
             connection = None
             try:
                 connection = self._client._connect()
@@ -228,6 +228,25 @@ class AsyncWatchStream:
                 return
             except EtcdError:  # etcd unreachable while authenticating, bytes that do not decode, a protocol error
                 pause = self._state.pause_after(pause)
+
+    async def _pause(self, pause: float) -> None:
+        """Wait pause seconds before reconnecting, or less: until the channel connects again after failed
+        attempts (a call made during grpc's own reconnect backoff fails at once: the backoffs would add up)."""
+        channel = self._client._connect().channel
+
+        async def recovered() -> None:
+            failed = False
+            while True:
+                state = channel.get_state(try_to_connect=True)
+                failed = failed or state is grpc.ChannelConnectivity.TRANSIENT_FAILURE
+                if failed and state is grpc.ChannelConnectivity.READY:
+                    return
+                await channel.wait_for_state_change(state)
+
+        try:
+            await asyncio.wait_for(recovered(), pause)
+        except (asyncio.TimeoutError, grpc.aio.UsageError):  # waited it out, or a failover closed the channel
+            pass
 
     async def _authenticate(self) -> None:
         core = self._client._core

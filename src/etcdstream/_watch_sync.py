@@ -212,9 +212,8 @@ class WatchStream:
     def _run(self) -> None:
         pause = 0.0
         while True:
-            with self._cond:
-                if self._closed or self._cond.wait_for(lambda: self._closed, pause):
-                    return
+            if self._paused_until_closed(pause):
+                return
             try:
                 connection = self._client._connect()
                 self._authenticate()
@@ -241,6 +240,36 @@ class WatchStream:
                 if self._closed:
                     return
                 pause = self._state.pause_after(pause)
+
+    def _paused_until_closed(self, pause: float) -> bool:
+        """Wait pause seconds before reconnecting; True if the stream was closed meanwhile.
+
+        The wait ends early once the channel connects again after failed attempts: a call made
+        during grpc's own reconnect backoff fails at once, and the two backoffs would add up.
+        """
+        if not pause:
+            return self._closed
+        try:
+            channel = self._client._connect().channel
+        except ClientClosed:
+            return True
+        states: list[grpc.ChannelConnectivity] = []
+
+        def recovered() -> bool:
+            return grpc.ChannelConnectivity.TRANSIENT_FAILURE in states and states[-1] is grpc.ChannelConnectivity.READY
+
+        def on_change(state: grpc.ChannelConnectivity) -> None:
+            with self._cond:
+                states.append(state)
+                if recovered():
+                    self._cond.notify_all()
+
+        channel.subscribe(on_change, try_to_connect=True)
+        try:
+            with self._cond:
+                return self._cond.wait_for(lambda: self._closed or recovered(), pause) and self._closed
+        finally:
+            channel.unsubscribe(on_change)
 
     def _authenticate(self) -> None:
         core = self._client._core
