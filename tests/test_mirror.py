@@ -15,7 +15,7 @@ import etcdstream
 from etcdstream import EventType
 
 
-def test_mirror_follows_puts_deletes_txns_and_lease_expiry(run, etcd_server, fresh_prefix):
+def test_mirror_follows_puts_deletes_txns_and_lease_expiry(run, etcd_path, fresh_prefix):
     p = fresh_prefix.encode()
     rng = random.Random(20261127)
 
@@ -42,12 +42,12 @@ def test_mirror_follows_puts_deletes_txns_and_lease_expiry(run, etcd_server, fre
         revision = (await etcd.put(p + b"last", b"x")).revision
         assert await mirror.wait_revision(revision)
         assert p + b"leased" not in mirror.mirror
-        assert content(mirror.mirror) == etcdctl_prefix(etcd_server, fresh_prefix, mirror.mirror.revision)
+        assert content(mirror.mirror) == etcdctl_prefix(etcd_path.etcd, fresh_prefix, mirror.mirror.revision)
         assert mirror.mirror.resyncs == 0
         assert mirror.batches[0][1] is False and len(mirror.batches[0][0]) == 50  # the first full read
         await mirror.close()
 
-    run(body, etcd_server.endpoint)
+    run(body, etcd_path.endpoint)
 
 
 def test_mirror_reads_again_when_the_cluster_changes(run, make_etcd_server):
@@ -85,8 +85,13 @@ def test_mirror_reads_again_when_the_cluster_changes(run, make_etcd_server):
     run(body, first.endpoint)
 
 
+def _etcdstream_threads() -> set[threading.Thread]:
+    # By name: grpc's own pool threads come and go with the load.
+    return {t for t in threading.enumerate() if t.name.startswith("etcdstream-")}
+
+
 def test_mirror_threads_end_on_close(etcd_server, fresh_prefix):
-    before = threading.active_count()
+    before = _etcdstream_threads()
     with etcdstream.Client(etcd_server.endpoint) as client:
         with etcdstream.Mirror(client, fresh_prefix) as mirror:
             assert mirror.wait_synced(10)
@@ -95,7 +100,8 @@ def test_mirror_threads_end_on_close(etcd_server, fresh_prefix):
             batch, resync = next(changes)  # the first full read
             batch, resync = next(changes)
             assert [e.key for e in batch] == [(fresh_prefix + "k").encode()] and not resync
-    assert threading.active_count() <= before
+            assert {t.name for t in _etcdstream_threads() - before} == {"etcdstream-mirror", "etcdstream-watch"}
+    assert _etcdstream_threads() <= before
 
 
 def test_mirror_of_an_unknown_type_fails_early(etcd_server):
