@@ -1,34 +1,29 @@
 """Real etcd servers for tests: a single node, a 3-member cluster, TLS, mTLS and auth.
 
 Every server runs on free loopback ports with its own temporary directory
-(``data/`` for etcd, ``etcd.log`` for its output). Processes run in their own
-process group and are killed by ``stop``/``kill``/``close``, by the context
-managers, at interpreter exit (atexit), and, for servers started from the main
-thread, by the kernel when the Python process dies (PR_SET_PDEATHSIG).
+(``data/`` for etcd, ``etcd.log`` for its output). Processes are killed by
+``stop``/``kill``/``close``, by the context managers, and when the tests end
+however they end (see `children`).
 """
 
 from __future__ import annotations
 
-import atexit
-import ctypes
 import json
-import os
 import random
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
 from .binaries import Binaries, find_binaries
+from .children import child_env, kill_child, log_tail, make_dir, remove_dir, spawn, stop_child
 from .tls import TLSFiles
 
 __all__ = [
@@ -38,70 +33,11 @@ __all__ = [
     "EtcdStartError",
     "EtcdctlError",
     "free_port",
+    "metric_value",
 ]
 
 #: The only prefix the auth server's "reader" user may read (and it may not write).
 READONLY_PREFIX = "/readonly/"
-
-# --- process bookkeeping: whatever happens to the tests, no etcd outlives them ---
-
-_live: dict[int, subprocess.Popen[bytes]] = {}
-_owned_dirs: set[Path] = set()
-
-
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    # Only while unreaped: a reaped process's group id may belong to someone else.
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-
-
-@atexit.register
-def _kill_leftovers() -> None:
-    for proc in list(_live.values()):
-        _signal_group(proc, signal.SIGKILL)
-        proc.wait()
-    for d in list(_owned_dirs):
-        shutil.rmtree(d, ignore_errors=True)
-
-
-def _sweep_stale_dirs() -> None:
-    """Delete directories left by test processes that died by SIGKILL (they hold 60+ MB of WAL)."""
-    for d in Path(tempfile.gettempdir()).glob("etcdstream-*-*"):
-        pid = d.name.split("-")[1]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(d, ignore_errors=True)
-        except PermissionError:
-            pass  # alive, someone else's
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A preexec_fn asking Linux to SIGKILL the child when this process dies (even by SIGKILL)."""
-    if not os.path.exists("/proc/self") or threading.current_thread() is not threading.main_thread():
-        # The signal fires when the *thread* that forked exits: only the main
-        # thread lives as long as the process.
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before fork, not in the child
-    except (OSError, AttributeError):
-        return None
-    pr_set_pdeathsig = 1
-    return lambda: prctl(pr_set_pdeathsig, signal.SIGKILL)
-
-
-def _child_env(**extra: str) -> dict[str, str]:
-    # etcd and etcdctl read every ETCD_* / ETCDCTL_* variable as a flag: the
-    # caller's environment (ETCD_BIN, ETCDCTL_ENDPOINTS, ...) must not leak in.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ETCD_", "ETCDCTL_"))}
-    env.update(extra)
-    return env
-
 
 # --- ports ---
 
@@ -139,6 +75,17 @@ def free_port() -> int:
                 _handed_out.add(port)
                 return port
     raise RuntimeError("no free TCP port found on 127.0.0.1")
+
+
+# --- metrics ---
+
+
+def metric_value(text: str, name: str, source: str) -> float:
+    """One unlabelled metric's value in Prometheus text; KeyError naming source if absent."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise KeyError(f"{name} not in {source}")
 
 
 # --- errors ---
@@ -208,11 +155,7 @@ class EtcdServer:
         self.peer_port = peer_port or free_port()
         self.initial_cluster = initial_cluster or f"{name}={self.peer_url}"
         self.cluster_token = cluster_token or f"etcdstream-test-{uuid.uuid4().hex[:12]}"
-        if not _owned_dirs:
-            _sweep_stale_dirs()
-        # The pid in the name lets _sweep_stale_dirs tell whose directory it is.
-        self.dir = Path(tempfile.mkdtemp(prefix=f"etcdstream-{os.getpid()}-{name}-"))
-        _owned_dirs.add(self.dir)
+        self.dir = make_dir(name)
         self._proc: subprocess.Popen[bytes] | None = None
         self._auth_ready = False
         self._closed = False
@@ -319,19 +262,7 @@ class EtcdServer:
         if self.running:
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as log:
-            log.write(f"\n=== {time.strftime('%H:%M:%S')} starting: {' '.join(self.command())}\n".encode())
-            log.flush()
-            self._proc = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=_child_env(),
-                start_new_session=True,  # own process group: killpg reaches anything it spawns
-                preexec_fn=_die_with_parent(),
-            )
-        _live[id(self)] = self._proc
+        self._proc = spawn(self.command(), self.log_file)
         if wait:
             self.wait_ready()
         return self
@@ -359,25 +290,13 @@ class EtcdServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop etcd gracefully (SIGTERM), then SIGKILL if it takes longer than timeout."""
-        proc = self._proc
-        if proc is None:
-            return
-        _signal_group(proc, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            _signal_group(proc, signal.SIGKILL)
-            proc.wait()
-        self._forget_process()
+        if self._proc is not None:
+            stop_child(self._proc, timeout)
 
     def kill(self) -> None:
         """Kill etcd at once (SIGKILL), as a crash would; start() brings it back."""
-        proc = self._proc
-        if proc is None:
-            return
-        _signal_group(proc, signal.SIGKILL)
-        proc.wait()
-        self._forget_process()
+        if self._proc is not None:
+            kill_child(self._proc)
 
     def close(self) -> None:
         """Kill etcd and delete its directory. The server cannot be started again."""
@@ -385,8 +304,7 @@ class EtcdServer:
             self.kill()  # no need to be graceful with data about to be deleted
         finally:
             self._closed = True
-            shutil.rmtree(self.dir, ignore_errors=True)
-            _owned_dirs.discard(self.dir)
+            remove_dir(self.dir)
 
     def restore(self) -> None:
         """Start etcd again if it was stopped or killed (for fixtures shared between tests)."""
@@ -407,7 +325,7 @@ class EtcdServer:
         args = [str(tool), "snapshot", "restore", str(snapshot), f"--data-dir={self.data_dir}", f"--name={self.name}",
                 f"--initial-cluster={self.initial_cluster}", f"--initial-cluster-token={self.cluster_token}",
                 f"--initial-advertise-peer-urls={self.peer_url}"]
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=60, env=_child_env(ETCDCTL_API="3"),
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=60, env=child_env(ETCDCTL_API="3"),
                               check=False)
         if proc.returncode != 0:
             raise EtcdctlError(proc.returncode, proc.args, proc.stdout, proc.stderr)
@@ -466,7 +384,7 @@ class EtcdServer:
             capture_output=True,
             text=True,
             timeout=timeout,
-            env=_child_env(ETCDCTL_API="3"),
+            env=child_env(ETCDCTL_API="3"),
         )
         if check and proc.returncode != 0:
             raise EtcdctlError(proc.returncode, proc.args, proc.stdout, proc.stderr)
@@ -487,10 +405,7 @@ class EtcdServer:
 
     def metric(self, name: str) -> float:
         """One unlabelled metric's value from /metrics, e.g. "etcd_debugging_mvcc_watcher_total"."""
-        for line in self.metrics().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-        raise KeyError(f"{name} not in {self.url}/metrics")
+        return metric_value(self.metrics(), name, f"{self.url}/metrics")
 
     def _http_get(self, path: str, timeout: float) -> str:
         # No proxy: urllib would send even 127.0.0.1 to $http_proxy unless $no_proxy says otherwise.
@@ -500,18 +415,12 @@ class EtcdServer:
 
     # -- internals --
 
-    def _forget_process(self) -> None:
-        _live.pop(id(self), None)
-
     def _start_error(self, what: str) -> EtcdStartError:
         code = self._proc.poll() if self._proc else None
         if self.running:
             self.kill()  # a half-started etcd must not linger
-        try:
-            tail = "".join(self.log_file.read_text(errors="replace").splitlines(keepends=True)[-40:])
-        except OSError:
-            tail = "(no log)"
         exit_info = f" (exit code {code})" if code is not None else ""
+        tail = log_tail(self.log_file)
         return EtcdStartError(f"{self!r}: {what}{exit_info}.\nlog {self.log_file} ends with:\n{tail}")
 
     def _enable_auth(self) -> None:
