@@ -5,9 +5,13 @@ the classes here also work on their own, e.g. in benchmarks::
 
     with EtcdServer() as etcd:
         etcd.etcdctl("put", "k", "v")
+
+    with EtcdServer() as etcd, EtcdGrpcProxy(etcd) as proxy:
+        proxy.etcdctl("put", "k", "v")  # through the proxy, as etcdstream.Client(proxy.endpoint) would
 """
 
 from .binaries import Binaries, EtcdNotFoundError, etcd_version, find_binaries
+from .grpcproxy import EtcdGrpcProxy
 from .server import READONLY_PREFIX, EtcdCluster, EtcdctlError, EtcdServer, EtcdStartError, free_port
 from .tls import TLSFiles, make_tls_files
 
@@ -15,6 +19,7 @@ __all__ = [
     "READONLY_PREFIX",
     "Binaries",
     "EtcdCluster",
+    "EtcdGrpcProxy",
     "EtcdNotFoundError",
     "EtcdServer",
     "EtcdStartError",

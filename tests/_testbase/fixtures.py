@@ -1,12 +1,14 @@
 """pytest plugin: real etcd servers as fixtures. Enable with ``pytest_plugins = ["_testbase.fixtures"]``.
 
 Servers start on first use and are shared: ``etcd_server``, ``etcd_tls``,
-``etcd_mtls`` and ``etcd_auth`` for the session, ``etcd_cluster`` for a test
-module. A test may stop or kill a shared server or cluster member: after the
-test, whatever it stopped is started again (same ports and data). Data
-written by one test stays visible to the next: write under ``fresh_prefix``.
-For a server with other flags (short auth token TTL, compaction, ...) use
-``make_etcd_server``; its servers live for one test.
+``etcd_mtls``, ``etcd_auth`` and ``etcd_proxy`` (etcd's gRPC proxy in front of
+``etcd_server``) for the session, ``etcd_cluster`` and ``etcd_cluster_proxy``
+for a test module. A test may stop or kill a shared server, cluster member or
+proxy: after the test, whatever it stopped is started again (same ports and
+data). Data written by one test stays visible to the next: write under
+``fresh_prefix``. For a server with other flags (short auth token TTL,
+compaction, ...) use ``make_etcd_server``, for a proxy of one's own
+``make_etcd_proxy``; theirs live for one test.
 """
 
 from __future__ import annotations
@@ -22,11 +24,15 @@ from typing import Any
 import pytest
 
 from .binaries import Binaries, EtcdNotFoundError, find_binaries
+from .grpcproxy import EtcdGrpcProxy
 from .server import EtcdCluster, EtcdServer
 from .tls import TLSFiles, make_tls_files
 
-# Shared fixtures a test may stop or kill; restarted after each test that used them.
-_RESTARTED_AFTER_TEST = ("etcd_server", "etcd_tls", "etcd_mtls", "etcd_auth", "etcd_cluster")
+# Shared fixtures a test may stop or kill; restarted after each test that used them,
+# in this order: a proxy's backend first.
+_RESTARTED_AFTER_TEST = (
+    "etcd_server", "etcd_tls", "etcd_mtls", "etcd_auth", "etcd_cluster", "etcd_proxy", "etcd_cluster_proxy",
+)
 
 _prefix_numbers = itertools.count(1)
 
@@ -111,6 +117,20 @@ def etcd_cluster(etcd_binaries: Binaries) -> Iterator[EtcdCluster]:
         yield cluster
 
 
+@pytest.fixture(scope="session")
+def etcd_proxy(etcd_server: EtcdServer) -> Iterator[EtcdGrpcProxy]:
+    """etcd's gRPC proxy in front of ``etcd_server``, shared by the session (``.backend`` is etcd_server)."""
+    with EtcdGrpcProxy(etcd_server) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="module")
+def etcd_cluster_proxy(etcd_cluster: EtcdCluster) -> Iterator[EtcdGrpcProxy]:
+    """etcd's gRPC proxy in front of all members of ``etcd_cluster``, shared by a test module."""
+    with EtcdGrpcProxy(etcd_cluster) as proxy:
+        yield proxy
+
+
 @pytest.fixture
 def make_etcd_server(etcd_binaries: Binaries) -> Iterator[Callable[..., EtcdServer]]:
     """A factory: make_etcd_server(**EtcdServer kwargs) starts a server that lives for this test.
@@ -133,6 +153,26 @@ def make_etcd_server(etcd_binaries: Binaries) -> Iterator[Callable[..., EtcdServ
 
 
 @pytest.fixture
+def make_etcd_proxy() -> Iterator[Callable[..., EtcdGrpcProxy]]:
+    """A factory: make_etcd_proxy(backend, **EtcdGrpcProxy kwargs) starts a proxy that lives for this test.
+
+    backend: an EtcdServer or EtcdCluster (e.g. from make_etcd_server); it outlives the proxy.
+    """
+    proxies: list[EtcdGrpcProxy] = []
+
+    def make(backend: EtcdServer | EtcdCluster, **kwargs: Any) -> EtcdGrpcProxy:
+        proxy = EtcdGrpcProxy(backend, **kwargs)
+        proxies.append(proxy)  # before start(): a failed start is cleaned up too
+        return proxy.start()
+
+    try:
+        yield make
+    finally:
+        for proxy in proxies:
+            proxy.close()
+
+
+@pytest.fixture
 def fresh_prefix(request: pytest.FixtureRequest) -> str:
     """A key prefix no other test uses, like "/t/test_put-7/"."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)[:80]
@@ -141,8 +181,10 @@ def fresh_prefix(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(autouse=True)
 def _restart_stopped_etcd(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After a test, start again any shared server or member it stopped or killed."""
-    used = [request.getfixturevalue(name) for name in _RESTARTED_AFTER_TEST if name in request.fixturenames]
+    """After a test, start again any shared server, member or proxy it stopped or killed."""
     yield
-    for server in used:
-        server.restore()
+    # Looked up after the test: fixtures it got through request.getfixturevalue
+    # (e.g. from a parametrized fixture) are only listed by then.
+    for name in _RESTARTED_AFTER_TEST:
+        if name in request.fixturenames:
+            request.getfixturevalue(name).restore()
