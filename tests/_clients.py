@@ -30,12 +30,14 @@ import etcdstream
 __all__ = [
     "AwaitableWatcher",
     "BlockingAsAsync",
+    "EtcdPath",
     "MirrorOf",
     "assert_mirror_equals_etcd",
     "client_kind",
     "collect",
     "connect",
     "content",
+    "etcd_path",
     "etcdctl_prefix",
     "keepers_running",
     "open_watch",
@@ -89,6 +91,33 @@ def keepers_running() -> int:
 def client_kind(request: pytest.FixtureRequest) -> str:
     """Which client a test runs with: "sync" (Client) or "async" (AsyncClient)."""
     return request.param
+
+
+class EtcdPath:
+    """A way to etcd: `endpoint` for clients, `etcd` behind it (EtcdServer or EtcdCluster, for etcdctl) and
+    `proxy`, etcd's gRPC proxy in between (None when direct)."""
+
+    def __init__(self, name: str, endpoint: str, etcd: Any, proxy: Any = None) -> None:
+        self.name, self.endpoint, self.etcd, self.proxy = name, endpoint, etcd, proxy
+
+    @property
+    def etcd_endpoints(self) -> Any:
+        """etcd's own endpoints, for a writer that must not depend on the path."""
+        return getattr(self.etcd, "endpoints", None) or self.etcd.endpoint
+
+    def __repr__(self) -> str:
+        return f"<EtcdPath {self.name} {self.endpoint}>"
+
+
+@pytest.fixture(params=["direct", "proxy", "cluster-proxy"])
+def etcd_path(request: pytest.FixtureRequest) -> EtcdPath:
+    """Each way to etcd in turn: etcd_server directly; etcd's gRPC proxy in front of it (etcd_proxy);
+    the proxy in front of the 3-node cluster (etcd_cluster_proxy)."""
+    if request.param == "direct":
+        server = request.getfixturevalue("etcd_server")
+        return EtcdPath("direct", server.endpoint, server)
+    proxy = request.getfixturevalue("etcd_proxy" if request.param == "proxy" else "etcd_cluster_proxy")
+    return EtcdPath(request.param, proxy.endpoint, proxy.backend, proxy)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import etcdstream
 from etcdstream import EventType
 
 
-def test_mirror_follows_puts_deletes_txns_and_lease_expiry(run, etcd_server, fresh_prefix):
+def test_mirror_follows_puts_deletes_txns_and_lease_expiry(run, etcd_path, fresh_prefix):
     p = fresh_prefix.encode()
     rng = random.Random(20261127)
 
@@ -42,12 +42,12 @@ def test_mirror_follows_puts_deletes_txns_and_lease_expiry(run, etcd_server, fre
         revision = (await etcd.put(p + b"last", b"x")).revision
         assert await mirror.wait_revision(revision)
         assert p + b"leased" not in mirror.mirror
-        assert content(mirror.mirror) == etcdctl_prefix(etcd_server, fresh_prefix, mirror.mirror.revision)
+        assert content(mirror.mirror) == etcdctl_prefix(etcd_path.etcd, fresh_prefix, mirror.mirror.revision)
         assert mirror.mirror.resyncs == 0
         assert mirror.batches[0][1] is False and len(mirror.batches[0][0]) == 50  # the first full read
         await mirror.close()
 
-    run(body, etcd_server.endpoint)
+    run(body, etcd_path.endpoint)
 
 
 def test_mirror_reads_again_when_the_cluster_changes(run, make_etcd_server):
