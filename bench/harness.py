@@ -1,6 +1,6 @@
 """`etcdstream bench`: every headline benchmark in one run, printed as one table.
 
-Runs the pytest-benchmark suites of bench/ (codec, readdir, watch, connections)
+Runs the pytest-benchmark suites of bench/ (codec, readdir, watch, connections, proxy)
 in a child pytest with --benchmark-json, against one etcd it starts on free
 loopback ports (or --endpoints), then builds the table from that JSON. Each row
 is a median over the rounds of that variant; ratios are between variants
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-SUITES = ["test_codec.py", "test_readdir.py", "test_watch.py", "test_connections.py"]
+SUITES = ["test_codec.py", "test_readdir.py", "test_watch.py", "test_connections.py", "test_proxy.py"]
 
 # Per group (by its start): the variant the others are compared with, and what is compared.
 # "time": speed-up = baseline median / median; "cpu": client CPU per event relative to the baseline.
@@ -54,6 +54,8 @@ LABELS = {
     "test_live_etcdstream": "etcdstream watchdir",
     "test_connections_etcdstream": "etcdstream watchdir",
     "test_connections_etcd_sdk_python": "etcd-sdk-python add_watch_prefix_callback",
+    "test_open_watches_at_once": "etcdstream watchdir, direct vs grpc-proxy, alternating",
+    "test_resume_after_the_path_returns": "etcdstream watchdir, direct vs grpc-proxy, alternating",
 }
 
 
