@@ -175,3 +175,24 @@ def test_a_watch_from_now_sees_every_change_after_it_returns(run, path, fresh_pr
             seen += 1
 
     run(body, path.endpoint)
+
+
+def test_watches_behind_the_proxy_go_on_when_etcd_restarts(run, etcd_proxy, fresh_prefix):
+    """The proxy re-creates its own watches on etcd and sends each client watch a second `created`:
+    it must neither cancel a live watch nor shift one watch's events to another."""
+    prefixes = [f"{fresh_prefix}p{i:02d}/" for i in range(10)]
+    server = etcd_proxy.backend
+
+    async def body(etcd):
+        watchers = dict(zip(prefixes, await open_many(etcd, prefixes)))
+        before = await put_each(etcd, prefixes, ["a"])
+        await assert_each_got_its_own(watchers, before)
+        await asyncio.to_thread(server.stop)
+        await asyncio.to_thread(server.start)
+        async with connect("sync", server.endpoint) as writer:
+            after = await put_each(writer, prefixes, ["b0", "b1"])
+        await assert_each_got_its_own(watchers, after, timeout=30.0)
+        for watcher in watchers.values():
+            await watcher.close()
+
+    run(body, etcd_proxy.endpoint)

@@ -183,3 +183,24 @@ def test_a_paused_watch_resumed_before_its_cancel_is_confirmed_goes_on():
     state.on_response(response(watch_id=new_id, revision=12, created=True))
     state.on_response(response(watch_id=new_id, revision=12, events=[(b"/s/c", 12)]))
     assert slow.error is None and [e.key for e in slow.take_batch()] == [b"/s/c"]
+
+
+def test_a_second_created_for_a_live_watch_is_not_an_answer_to_a_create():
+    """etcd's gRPC proxy may pass on a `created` when it re-establishes its own watch on etcd."""
+    state = WatchStreamState()
+    a, b = watcher("/a/"), watcher("/b/")
+    state.add(a)
+    sent_creates(state)
+    state.on_response(response(watch_id=0, created=True, member=0, cluster=0))  # the proxy's id 0
+    assert state.on_response(response(watch_id=0, created=True, revision=11)) == []  # no create in flight
+    assert state.take_requests() == [] and a.error is None  # nothing canceled
+    state.add(b)
+    [(_, key)] = sent_creates(state)
+    assert state.on_response(response(watch_id=0, created=True, revision=12)) == []  # b's create still waits
+    assert state.on_response(response(watch_id=1, created=True, revision=12)) == [b]
+    assert (a.watch_id, b.watch_id, state.protocol_error) == (0, 1, None)
+    # One from a restored etcd is caught like any other header of it.
+    state.on_response(response(watch_id=0, created=True, revision=5, term=1))
+    assert "went backwards" in str(a.error)
+    b_cancel = response(watch_id=1, created=True, canceled=True, revision=12)
+    assert state.on_response(b_cancel) == [b] and b.error is not None and state.protocol_error is None

@@ -279,10 +279,7 @@ class WatchStreamState:
                 self._cancel_unknown(resp.watch_id)
             return []
         if resp.canceled:
-            del self.by_id[resp.watch_id]
-            if not watcher.active:
-                return []
-            return self._end(watcher, _cancel_error(resp, watcher))
+            return self._on_canceled(watcher, resp)
         stray = codec.event_outside_range(resp, watcher.spec.key, watcher.spec.range_end)
         if stray is not None:
             return self._broken_protocol(
@@ -346,6 +343,13 @@ class WatchStreamState:
         return [watcher]
 
     def _on_created(self, resp: WatchResponse) -> list[WatcherState]:
+        live = self.by_id.get(resp.watch_id)
+        if live is not None:
+            # A second `created` for a live watch: etcd's gRPC proxy re-established its own watch on
+            # etcd (etcd restarted) and passed that on. Not an answer to a create; its header is etcd's.
+            if resp.canceled:
+                return self._on_canceled(live, resp)
+            return [] if self._same_history(live, resp) else [live]
         watcher = self._in_flight.pop(resp.watch_id, None)
         if watcher is not None:
             self._ids_echoed = True
@@ -385,6 +389,12 @@ class WatchStreamState:
                 # Watching "from now": everything up to the creation revision is known.
                 watcher.revision = resp.revision
         return [watcher]
+
+    def _on_canceled(self, watcher: WatcherState, resp: WatchResponse) -> list[WatcherState]:
+        del self.by_id[resp.watch_id]
+        if not watcher.active:
+            return []
+        return self._end(watcher, _cancel_error(resp, watcher))
 
     def _broken_protocol(self, problem: str) -> list[WatcherState]:
         """A response no correct server sends: deliver nothing of it and have the stream replaced."""
