@@ -10,7 +10,8 @@ uses the live codec (etcdstream.codec), so these tests do too.
 from _wire import bytes_field, varint_field
 
 from etcdstream import _proto, codec
-from etcdstream._watch import WatcherState, WatchStreamState, watch_spec
+from etcdstream._watch import WatcherState, WatchStreamState
+from etcdstream._watch_spec import watch_spec
 
 MEMBER, CLUSTER = 0xAB, 0xC1
 

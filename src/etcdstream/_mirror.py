@@ -27,7 +27,8 @@ from ._errors import (
 from ._keys import Key, to_bytes
 from ._results import Snapshot
 from ._types import EventType
-from ._watch import DEFAULT_MAX_BUFFERED_EVENTS, WatchSpec, next_pause, watch_spec
+from ._watch import next_pause
+from ._watch_spec import DEFAULT_MAX_BUFFERED_EVENTS, WatchSpec, watch_spec
 from .codec import Event, EventBatch, KeyValue, coalesce
 
 if TYPE_CHECKING:

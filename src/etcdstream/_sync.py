@@ -37,7 +37,7 @@ from ._results import (
     Version,
 )
 from ._txn import Compare, Delete, Get, Put
-from ._watch import DEFAULT_MAX_BUFFERED_EVENTS, check_max_buffered_events, watch_spec
+from ._watch_spec import DEFAULT_MAX_BUFFERED_EVENTS, check_max_buffered_events, watch_spec
 from ._watch_sync import Watcher, WatchStream
 from .codec import KeyValue
 

@@ -19,10 +19,10 @@ from ._watch import (
     WATCH_METHOD,
     StreamStep,
     WatcherState,
-    WatchSpec,
     WatchStreamState,
     stream_failure,
 )
+from ._watch_spec import WatchSpec
 from .codec import EventBatch
 
 if TYPE_CHECKING:
