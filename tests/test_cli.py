@@ -9,11 +9,15 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from _testbase.server import free_port
+
+import etcdstream
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -306,6 +310,112 @@ def test_watch_prints_json_lines_until_interrupted(etcd_server, fresh_prefix, si
         proc.wait()
     assert proc.returncode == 0, stderr
     assert stderr == ""
+
+
+def _wait_for_signal_handlers(proc: subprocess.Popen[bytes]) -> None:
+    """Wait until the CLI catches SIGTERM (set before it connects).
+
+    A signal before that meets Python still starting up, which (like any Python
+    program's) prints a KeyboardInterrupt traceback or dies of SIGTERM.
+    """
+    status = Path(f"/proc/{proc.pid}/status")
+    deadline = time.monotonic() + 20
+    while True:
+        caught = int(status.read_text().split("SigCgt:")[1].split()[0], 16)
+        if caught & 1 << (signal.SIGTERM - 1):
+            return
+        assert proc.poll() is None and time.monotonic() < deadline, "watch did not start"
+        time.sleep(0.001)
+
+
+def _read_until_lines(proc: subprocess.Popen[bytes], count: int) -> bytes:
+    """Read stdout until it holds `count` lines; whatever came so far."""
+    data = b""
+    while data.count(b"\n") < count:
+        assert select.select([proc.stdout], [], [], 20)[0], f"no output from watch after {data!r}"
+        chunk = os.read(proc.stdout.fileno(), 65536)
+        assert chunk, f"watch ended early after {data!r}"
+        data += chunk
+    return data
+
+
+# When the watch is interrupted: once its handlers are set (connecting), a little later (its watch
+# being created), after a few lines while events flow, and once all it was sent is printed (idle).
+MOMENTS = ("start", "creating", "flowing", "idle")
+INTERRUPTED_RUNS = 24
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc/PID/status")
+def test_watch_exits_cleanly_whenever_interrupted(etcd_server, fresh_prefix):
+    """SIGINT or SIGTERM at any moment ends watch with exit 0, whole lines and nothing on stderr.
+
+    A KeyboardInterrupt raised inside the client once left the watch stream's read
+    lock taken and close() waiting for ever (issue 11). The machine is kept busy,
+    as a CI machine is: an interrupt then lands at more varied points.
+    """
+    flowing = fresh_prefix + "flow/"
+    stop_writing = threading.Event()
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+
+    def write_continuously(client: etcdstream.Client) -> None:
+        n = 0
+        while not stop_writing.wait(0.002):
+            client.put(f"{flowing}{n % 10}", str(n))
+            n += 1
+
+    def interrupt(run: int, client: etcdstream.Client) -> None:
+        moment = MOMENTS[run % len(MOMENTS)]
+        sig = signal.SIGTERM if run % 3 == 2 else signal.SIGINT
+        prefix = f"{fresh_prefix}idle{run}/" if moment == "idle" else flowing
+        start = client.put(prefix + "first", "1").revision
+        proc = subprocess.Popen([sys.executable, "-m", "etcdstream", "--endpoints", etcd_server.endpoint,
+                                 "watch", prefix, "--rev", str(start)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+        try:
+            _wait_for_signal_handlers(proc)
+            read = b""
+            if moment == "creating":
+                time.sleep(run / INTERRUPTED_RUNS * 0.3)  # spreads the moments over the watch's start
+            elif moment == "flowing":
+                read = _read_until_lines(proc, 1 + run % 3)
+            elif moment == "idle":
+                read = _read_until_lines(proc, 1)
+                client.put(prefix + "second", "2")
+                read += _read_until_lines(proc, 2 - read.count(b"\n"))
+            proc.send_signal(sig)
+            try:
+                rest, stderr = proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"run {run}: watch did not exit within 20 s of {sig.name} ({moment})") from None
+        finally:
+            proc.kill()
+            proc.wait()
+        what = f"run {run}, {sig.name} ({moment})"
+        assert (proc.returncode, stderr) == (0, b""), (what, proc.returncode, stderr.decode(errors="replace"))
+        output = read + rest
+        assert output.endswith(b"\n") or not output, (what, output)
+        events = [json.loads(line) for line in output.splitlines()]
+        assert all(e["key"].startswith(prefix) for e in events), (what, events)
+        revisions = [e["mod_revision"] for e in events]
+        assert revisions == sorted(set(revisions)) and revisions[:1] in ([], [start]), (what, revisions)
+        if moment == "idle":
+            assert [e["key"] for e in events] == [prefix + "first", prefix + "second"], (what, events)
+
+    try:
+        with etcdstream.Client(etcd_server.endpoint) as client:
+            writer = threading.Thread(target=write_continuously, args=(client,))
+            writer.start()
+            try:
+                # A few at a time: 24 interpreters starting one after another on a busy machine take long.
+                with ThreadPoolExecutor(3) as pool:
+                    list(pool.map(interrupt, range(INTERRUPTED_RUNS), [client] * INTERRUPTED_RUNS))
+            finally:
+                stop_writing.set()
+                writer.join()
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
 
 
 def test_watch_compacted_revision_fails_cleanly(etcd_server, fresh_prefix):

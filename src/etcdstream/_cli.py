@@ -15,13 +15,14 @@ import os
 import re
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from . import _core, _proto, codec
 from ._core import DEFAULT_PAGE_SIZE, Call, Operation
-from ._errors import AuthFailed, ConnectionFailed, EtcdError, PermissionDenied, Timeout
+from ._errors import AuthFailed, ClientClosed, ConnectionFailed, EtcdError, PermissionDenied, Timeout
 from ._keys import prefix_range
 from ._results import Snapshot
 from ._sync import Client
@@ -325,23 +326,73 @@ def cmd_del(client: Client, args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+class _CloseOnSignal:
+    """While in it, SIGINT and SIGTERM close the client from a thread of its own; the main thread sees
+    ClientClosed where it uses the client, never a KeyboardInterrupt.
+
+    Python raises KeyboardInterrupt between any two bytecodes of the main thread, the client's
+    code included: after the watch stream's read lock was taken and before the try that releases
+    it, it left the lock taken, and close() waited for ever for the stream thread blocked on it.
+    Python writes each signal's number to the wakeup fd whichever thread the signal reached.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        #: a signal closed the client
+        self.signalled = False
+        self._read_end, self._write_end = os.pipe()
+        os.set_blocking(self._write_end, False)
+        self._thread = threading.Thread(target=self._close_on_signal, name="etcdstream-cli-signals", daemon=True)
+
+    def __enter__(self) -> _CloseOnSignal:
+        self._thread.start()
+        # The wakeup fd first: a signal between the two still raises KeyboardInterrupt, here in the CLI.
+        self._previous_fd = signal.set_wakeup_fd(self._write_end, warn_on_full_buffer=False)
+        self._previous_handlers = {signum: signal.signal(signum, _ignore) for signum in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _close_on_signal(self) -> None:
+        if os.read(self._read_end, 1) != b"\0":
+            self.signalled = True
+            self._client.close()
+
+    def __exit__(self, *exc_info: object) -> None:
+        os.write(self._write_end, b"\0")  # ends the thread if no signal came
+        self._thread.join()
+        signal.set_wakeup_fd(self._previous_fd)
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+        os.close(self._read_end)
+        os.close(self._write_end)
+
+
+def _ignore(signum: int, frame: Any) -> None:
+    """Python's handler for a signal _CloseOnSignal handles from its wakeup fd."""
+
+
 def cmd_watch(client: Client, args: argparse.Namespace, out: Output) -> int:
-    """watch PREFIX [--rev N] [--prev-kv]: print events until interrupted."""
-    watcher = client.watchdir(os.fsencode(args.prefix), start_revision=args.rev or None, prev_kv=args.prev_kv)
-    try:
-        batch: EventBatch
-        for batch in watcher:
-            for event in batch:
-                if out.format == "json":
-                    out.json(_event_json(event, args.prev_kv))
-                else:
-                    out.line(event.type.name)
-                    out.raw(event.key)
-                    if event.type is EventType.PUT:
-                        out.raw(event.value)
-            out.stream.flush()
-    finally:
-        watcher.close()
+    """watch PREFIX [--rev N] [--prev-kv]: print events until interrupted (SIGINT or SIGTERM)."""
+    with _CloseOnSignal(client) as interrupt:
+        try:
+            watcher = client.watchdir(os.fsencode(args.prefix), start_revision=args.rev or None,
+                                      prev_kv=args.prev_kv)
+            try:
+                batch: EventBatch
+                for batch in watcher:
+                    for event in batch:
+                        if out.format == "json":
+                            out.json(_event_json(event, args.prev_kv))
+                        else:
+                            out.line(event.type.name)
+                            out.raw(event.key)
+                            if event.type is EventType.PUT:
+                                out.raw(event.value)
+                    out.stream.flush()
+            finally:
+                watcher.close()
+        except ClientClosed:
+            if not interrupt.signalled:
+                raise
     return EXIT_OK
 
 
@@ -826,7 +877,8 @@ def _main(args: argparse.Namespace) -> int:
         _error("watch prints json (one object per line) or simple, not table")
         return EXIT_USAGE
     if args.command == "watch":
-        signal.signal(signal.SIGTERM, _terminate)  # stop like on Ctrl-C: close the watch, exit 0
+        # Stop like on Ctrl-C, exit 0 (once the watch starts, _CloseOnSignal takes both over).
+        signal.signal(signal.SIGTERM, _terminate)
     client = None
     try:
         client = connect(args)
