@@ -280,6 +280,15 @@ def test_init_splits_large_seeds_into_transactions(etcd_server, fresh_prefix, tm
 # --- watch ---
 
 
+@pytest.fixture
+def interruptible_children():
+    """Children start with SIGINT's default action, also when this run ignores it (as a job a script
+    started with & does): the watch tests interrupt theirs with it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _start_watch(server, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "etcdstream", "--endpoints", server.endpoint, "watch", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
@@ -292,7 +301,7 @@ def _read_line(proc: subprocess.Popen[str], timeout: float = 20) -> str:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_watch_prints_json_lines_until_interrupted(etcd_server, fresh_prefix, sig):
+def test_watch_prints_json_lines_until_interrupted(etcd_server, fresh_prefix, sig, interruptible_children):
     put = json_out(cli("put", fresh_prefix + "a", "1", "-w", "json", server=etcd_server))
     proc = _start_watch(etcd_server, fresh_prefix, "--rev", str(put["revision"]), "--prev-kv")
     try:
@@ -346,7 +355,7 @@ INTERRUPTED_RUNS = 24
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc/PID/status")
-def test_watch_exits_cleanly_whenever_interrupted(etcd_server, fresh_prefix):
+def test_watch_exits_cleanly_whenever_interrupted(etcd_server, fresh_prefix, interruptible_children):
     """SIGINT or SIGTERM at any moment ends watch with exit 0, whole lines and nothing on stderr.
 
     A KeyboardInterrupt raised inside the client once left the watch stream's read

@@ -348,7 +348,9 @@ class _CloseOnSignal:
         self._thread.start()
         # The wakeup fd first: a signal between the two still raises KeyboardInterrupt, here in the CLI.
         self._previous_fd = signal.set_wakeup_fd(self._write_end, warn_on_full_buffer=False)
-        self._previous_handlers = {signum: signal.signal(signum, _ignore) for signum in (signal.SIGINT, signal.SIGTERM)}
+        # A signal ignored from the start stays ignored, as Python leaves it (a script's `watch &` ignores SIGINT).
+        self._previous_handlers = {signum: signal.signal(signum, _ignore) for signum in (signal.SIGINT, signal.SIGTERM)
+                                   if signal.getsignal(signum) is not signal.SIG_IGN}
         return self
 
     def _close_on_signal(self) -> None:
@@ -876,11 +878,12 @@ def _main(args: argparse.Namespace) -> int:
     if args.command == "watch" and out.format == "table":
         _error("watch prints json (one object per line) or simple, not table")
         return EXIT_USAGE
-    if args.command == "watch":
-        # Stop like on Ctrl-C, exit 0 (once the watch starts, _CloseOnSignal takes both over).
-        signal.signal(signal.SIGTERM, _terminate)
     client = None
     try:
+        if args.command == "watch":
+            # Stop like on Ctrl-C, exit 0 (once the watch starts, _CloseOnSignal takes both over).
+            # Inside the try: a SIGTERM right after this line is handled like a later one.
+            signal.signal(signal.SIGTERM, _terminate)
         client = connect(args)
         return args.run(client, args, out)
     except UsageError as e:
