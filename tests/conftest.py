@@ -8,7 +8,7 @@ pytest_plugins = ["_testbase.fixtures"]
 # Tests that start etcd get the `etcd` mark: tests/run runs them again on etcd 3.4.
 ETCD_FIXTURES = {
     "etcd_server", "etcd_tls", "etcd_mtls", "etcd_auth", "etcd_cluster", "make_etcd_server",
-    "etcd_proxy", "etcd_cluster_proxy", "make_etcd_proxy",
+    "etcd_proxy", "etcd_cluster_proxy", "make_etcd_proxy", "etcd_path",
 }
 
 NO_EXTENSIONS = os.environ.get("ETCDSTREAM_NO_EXTENSIONS", "") not in ("", "0")
