@@ -328,8 +328,6 @@ class WatchStreamState:
                 self.reauth_needed = True
                 return []
             return self._end(watcher, _cancel_error(resp, watcher))
-        if resp.watch_id in self.by_id:
-            return self._broken_protocol(f"a created response for watch {resp.watch_id}, which is already live")
         watcher.watch_id = resp.watch_id
         watcher.reauthenticated = False
         if not watcher.active:  # closed while its create was in flight
