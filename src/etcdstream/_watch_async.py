@@ -232,7 +232,10 @@ class AsyncWatchStream:
     async def _pause(self, pause: float) -> None:
         """Wait pause seconds before reconnecting, or less: until the channel connects again after failed
         attempts (a call made during grpc's own reconnect backoff fails at once: the backoffs would add up)."""
-        channel = self._client._connect().channel
+        try:
+            channel = self._client._connect().channel
+        except ClientClosed:
+            return
 
         async def recovered() -> None:
             failed = False
