@@ -38,7 +38,10 @@ def test_mirror_follows_puts_deletes_txns_and_lease_expiry(run, etcd_path, fresh
             else:
                 other = p + b"%02d" % rng.randrange(60)
                 revision = (await etcd.txn([], [etcdstream.Put(key, b"t%d" % step), etcdstream.Delete(other)])).revision
-        await asyncio.sleep(3)  # the lease expires: its key is deleted by etcd itself
+        deadline = asyncio.get_running_loop().time() + 30
+        while await etcd.get(p + b"leased") is not None:  # the lease expires: etcd deletes its key itself
+            assert asyncio.get_running_loop().time() < deadline, "the leased key outlived its lease by 30 s"
+            await asyncio.sleep(0.2)
         revision = (await etcd.put(p + b"last", b"x")).revision
         assert await mirror.wait_revision(revision)
         assert p + b"leased" not in mirror.mirror
@@ -158,6 +161,10 @@ def test_mirror_waits_out_a_watch_create_that_times_out(run, etcd_server, fresh_
                 mirror = etcdstream.Mirror(etcd.client, fresh_prefix, on_change=stall_after_the_full_read)
             else:
                 mirror = etcdstream.AsyncMirror(etcd, fresh_prefix, on_change=stall_after_the_full_read)
+            deadline = asyncio.get_running_loop().time() + 30
+            while not stalled:  # the full read is done: the path stalls under the watch create
+                assert asyncio.get_running_loop().time() < deadline, "the Mirror never finished its full read"
+                await asyncio.sleep(0.05)
             await asyncio.sleep(3)  # longer than the client's timeout: the first create timed out
             proxy.resume()
             out = etcd_server.etcdctl("put", fresh_prefix + "k", "v", "-w", "json").stdout
