@@ -13,6 +13,8 @@ compaction, ...) use ``make_etcd_server``, for a proxy of one's own
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 import re
 import signal
@@ -131,6 +133,23 @@ def etcd_cluster_proxy(etcd_cluster: EtcdCluster) -> Iterator[EtcdGrpcProxy]:
         yield proxy
 
 
+@contextlib.contextmanager
+def _closed_after_test(new: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+    """A factory calling new(...) and start() on the result; everything it made is closed at the end."""
+    made: list[Any] = []
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        thing = new(*args, **kwargs)
+        made.append(thing)  # before start(): a failed start is cleaned up too
+        return thing.start()
+
+    try:
+        yield make
+    finally:
+        for thing in made:
+            thing.close()
+
+
 @pytest.fixture
 def make_etcd_server(etcd_binaries: Binaries) -> Iterator[Callable[..., EtcdServer]]:
     """A factory: make_etcd_server(**EtcdServer kwargs) starts a server that lives for this test.
@@ -138,18 +157,8 @@ def make_etcd_server(etcd_binaries: Binaries) -> Iterator[Callable[..., EtcdServ
     e.g. make_etcd_server(auth=True, auth_token_ttl=2) or
     make_etcd_server(extra_args=["--experimental-watch-progress-notify-interval=500ms"]).
     """
-    servers: list[EtcdServer] = []
-
-    def make(**kwargs: Any) -> EtcdServer:
-        server = EtcdServer(binaries=etcd_binaries, **kwargs)
-        servers.append(server)  # before start(): a failed start is cleaned up too
-        return server.start()
-
-    try:
+    with _closed_after_test(functools.partial(EtcdServer, binaries=etcd_binaries)) as make:
         yield make
-    finally:
-        for server in servers:
-            server.close()
 
 
 @pytest.fixture
@@ -158,18 +167,8 @@ def make_etcd_proxy() -> Iterator[Callable[..., EtcdGrpcProxy]]:
 
     backend: an EtcdServer or EtcdCluster (e.g. from make_etcd_server); it outlives the proxy.
     """
-    proxies: list[EtcdGrpcProxy] = []
-
-    def make(backend: EtcdServer | EtcdCluster, **kwargs: Any) -> EtcdGrpcProxy:
-        proxy = EtcdGrpcProxy(backend, **kwargs)
-        proxies.append(proxy)  # before start(): a failed start is cleaned up too
-        return proxy.start()
-
-    try:
+    with _closed_after_test(EtcdGrpcProxy) as make:
         yield make
-    finally:
-        for proxy in proxies:
-            proxy.close()
 
 
 @pytest.fixture
