@@ -41,9 +41,9 @@ def sent_creates(state):
     return out
 
 
-def watcher(prefix, start_revision=None):
+def watcher(prefix, start_revision=None, max_buffered_events=100_000):
     return WatcherState(watch_spec(prefix, prefix=True, start_revision=start_revision, prev_kv=False,
-                                   progress_notify=False, coalesce=False), 100_000)
+                                   progress_notify=False, coalesce=False), max_buffered_events)
 
 
 def test_one_create_in_flight_until_the_server_echoes_an_id():
@@ -168,8 +168,7 @@ def test_the_pause_before_a_reconnect_starts_short_after_a_stream_that_worked():
 
 def test_a_paused_watch_resumed_before_its_cancel_is_confirmed_goes_on():
     state = WatchStreamState()
-    slow = WatcherState(watch_spec("/s/", prefix=True, start_revision=10, prev_kv=False, progress_notify=False,
-                                   coalesce=False), 2)
+    slow = watcher("/s/", start_revision=10, max_buffered_events=2)
     state.add(slow)
     [(watch_id, _)] = sent_creates(state)
     state.on_response(response(watch_id=watch_id, created=True))
