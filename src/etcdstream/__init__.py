@@ -21,11 +21,14 @@ from ._errors import (
     KeyExistsError,
     LeaseNotFound,
     NoLeader,
+    OutcomeUnknown,
     PermissionDenied,
     RequestTooLarge,
     RevisionWentBackwards,
     Timeout,
     WatchCanceled,
+    WriteConnectionLost,
+    WriteTimedOut,
 )
 from ._mirror import AsyncMirror, Mirror
 from ._results import (
@@ -74,6 +77,7 @@ __all__ = [
     "Member",
     "Mirror",
     "NoLeader",
+    "OutcomeUnknown",
     "PermissionDenied",
     "Put",
     "PutResult",
@@ -87,6 +91,8 @@ __all__ = [
     "TxnResult",
     "Version",
     "WatchCanceled",
+    "WriteConnectionLost",
+    "WriteTimedOut",
     "WatchFilter",
     "Watcher",
 ]

@@ -40,10 +40,13 @@ from ._errors import (
     KeyExistsError,
     LeaseNotFound,
     NoLeader,
+    OutcomeUnknown,
     PermissionDenied,
     RequestTooLarge,
     RevisionWentBackwards,
     Timeout,
+    WriteConnectionLost,
+    WriteTimedOut,
 )
 from ._keys import Key, prefix_range, to_bytes
 from ._results import (
@@ -587,10 +590,13 @@ _ERRORS_BY_DETAILS: tuple[tuple[str, type[EtcdError], str], ...] = (
     ("request timed out", Timeout, "etcd could not commit in time; check its disk and its members, then retry"),
 )
 
-# Server-side errors after which etcd did not apply the request and another try may work.
-TRANSIENT_DETAILS = ("no leader", "leader changed", "too many requests", "not capable", "server stopped")
-# etcd may or may not have applied the request: retried only for idempotent calls.
-_AMBIGUOUS_DETAILS = ("request timed out",)
+# etcd refuses the request with these before proposing it to raft (v3rpc/interceptor.go, and
+# v3_server.go's checks ahead of Propose): nothing was applied, another try may work, even of a write.
+REFUSED_DETAILS = ("no leader", "leader changed", "too many requests", "not capable")
+# etcd answers these after it proposed the request (v3_server.go, processInternalRaftRequestOnce):
+# a write may have been applied, or may still be when a later leader commits the proposal. Like etcd's
+# Go client (isSafeRetryMutableRPC), only reads are tried again.
+IN_DOUBT_DETAILS = ("server stopped", "request timed out", "request cancelled")
 # grpc's words for "the request never reached etcd" (vs. a connection lost mid-call).
 _NOT_CONNECTED_DETAILS = ("failed to connect", "connection refused", "dns resolution failed",
                           "all backends failing", "handshake")
@@ -634,6 +640,24 @@ def error_from_rpc(code: grpc.StatusCode | None, details: str | None, endpoint: 
     return EtcdError(f"etcd at {endpoint} failed: {code_name}: {details} (see that member's log)", code=code_name, details=details)
 
 
+_IN_DOUBT_ADVICE = ("etcd may have applied the write, or may still apply it: reading the key now does not tell; "
+                    "send it again only in a form that cannot apply twice (create(), compare_and_put(), "
+                    "a txn on the version), see 'Writes that fail' in the README")
+
+
+def outcome_unknown(error: EtcdError) -> OutcomeUnknown:
+    """The error a write raises when it may have reached etcd: error's class, marked OutcomeUnknown."""
+    if isinstance(error, Timeout):
+        error_class: type[OutcomeUnknown] = WriteTimedOut
+    elif isinstance(error, ConnectionFailed) or error.code == grpc.StatusCode.UNAVAILABLE.name:
+        error_class = WriteConnectionLost
+    else:
+        error_class = OutcomeUnknown
+    # Without the mapped error's advice when it is etcd's details plus "(... then retry)".
+    message = error.details if error.details and str(error).startswith(f"{error.details} (") else str(error)
+    return error_class(f"{message}; {_IN_DOUBT_ADVICE}", code=error.code, details=error.details)
+
+
 class Step(Enum):
     """What a driver does after a failed call."""
 
@@ -653,17 +677,19 @@ class Decision:
 
 
 class RetryPolicy:
-    """The retry decisions for one call (and its retries).
+    """The retry decisions for one call (and its retries), as etcd's Go client makes them.
 
     - a rejected token: authenticate again and retry, once;
     - UNAVAILABLE from the connection: fail over to the next endpoint, trying
-      each endpoint once; when none takes the connection, keep trying them,
-      with a growing pause, until the call's timeout;
-    - etcd without a leader (an election is running), or, for idempotent calls,
-      a request that timed out in etcd: wait a little and retry, on the next
-      endpoint if there are several, until the call's timeout.
-    A connection lost during a write (put, delete, txn, lease grant) fails
-    over but raises: etcd may have applied it. Anything else raises the mapped EtcdError.
+      each endpoint once; when none takes the connection (or, for reads, when it
+      keeps breaking), keep trying them, with a growing pause, until the call's timeout;
+    - etcd refusing the request before proposing it (no leader, too many
+      requests), or, for reads, any transient answer ("request timed out",
+      "server stopped"): wait a little and retry, on the next endpoint if there
+      are several, until the call's timeout.
+    A write (put, delete, txn, lease grant) that may have reached raft is never sent again:
+    a lost connection fails over but raises, and so does an answer etcd gives after proposing
+    it, as an OutcomeUnknown. Anything else raises the mapped EtcdError.
     """
 
     def __init__(self, core: ClientCore, call: Call) -> None:
@@ -694,26 +720,24 @@ class RetryPolicy:
             self.reauthenticated = True
             return Decision(Step.REAUTHENTICATE)
         several = len(self.core.endpoints) > 1
-        transient = any(d in details for d in TRANSIENT_DETAILS)
-        if not transient and self.idempotent and any(d in details for d in _AMBIGUOUS_DETAILS):
-            transient = True
-        if transient:
+        refused = any(d in details for d in REFUSED_DETAILS)
+        in_doubt = any(d in details for d in IN_DOUBT_DETAILS)
+        if refused or (in_doubt and self.idempotent):
             delay = min(0.05 * 2**self.transient_retries, 0.5)
             if time.monotonic() + delay < self.deadline:
                 self.transient_retries += 1
                 return Decision(Step.FAILOVER if several else Step.RETRY, delay)
             raise error
+        never_sent = isinstance(error, ConnectionFailed) and any(d in details.lower() for d in _NOT_CONNECTED_DETAILS)
+        if in_doubt or (not (self.idempotent or never_sent) and isinstance(error, (ConnectionFailed, Timeout))):
+            error = outcome_unknown(error)
         if isinstance(error, ConnectionFailed):
-            never_sent = any(d in details.lower() for d in _NOT_CONNECTED_DETAILS)
-            if not (never_sent or self.idempotent):
-                error = ConnectionFailed(f"{error}; etcd may have applied the request (a write is not retried: "
-                                         "check, then retry)")
             if self.failovers < len(self.core.endpoints) - 1:
                 self.failovers += 1
-                return Decision(Step.FAILOVER, error=None if never_sent or self.idempotent else error)
-            if never_sent:
-                # No endpoint took the connection (etcd restarting?): like etcd's Go client,
-                # which waits for a ready connection, keep trying until the call's timeout.
+                return Decision(Step.FAILOVER, error=error if isinstance(error, OutcomeUnknown) else None)
+            if never_sent or self.idempotent:
+                # No endpoint took the connection (etcd restarting?), or it broke under a read: like
+                # etcd's Go client, which waits for a ready connection, keep trying until the call's timeout.
                 delay = min(0.05 * 2**self.transient_retries, 0.5)
                 if time.monotonic() + delay < self.deadline:
                     self.transient_retries += 1

@@ -47,6 +47,25 @@ class Timeout(EtcdError, TimeoutError):
     """A call did not finish within its timeout."""
 
 
+class OutcomeUnknown(EtcdError):
+    """A write failed after it may have reached etcd: etcd may have applied it, or may still apply it later.
+
+    Raised as WriteConnectionLost or WriteTimedOut (also ConnectionFailed / Timeout), or as itself
+    when etcd canceled the request. Reading the key at once does not tell: bytes a network path held
+    back, or a proposal a dying leader replicated, can land afterwards. Send it again only in a form
+    that cannot apply twice (create(), compare_and_put() with the mod_revision read, a txn guarded by
+    the version or a unique value); see "Writes that fail" in the README.
+    """
+
+
+class WriteConnectionLost(ConnectionFailed, OutcomeUnknown):
+    """The connection was lost (or the member stopped) while a write was on its way: its outcome is unknown."""
+
+
+class WriteTimedOut(Timeout, OutcomeUnknown):
+    """A write did not finish within its timeout, or etcd could not commit it in time: its outcome is unknown."""
+
+
 class AuthFailed(EtcdError):
     """Authentication failed: wrong user or password, auth not enabled, or a token etcd keeps refusing."""
 

@@ -26,7 +26,7 @@ from enum import Enum
 import grpc
 
 from . import _proto, codec
-from ._core import REAUTH_DETAILS, TRANSIENT_DETAILS, error_from_rpc
+from ._core import IN_DOUBT_DETAILS, REAUTH_DETAILS, REFUSED_DETAILS, error_from_rpc
 from ._endpoints import Endpoint
 from ._errors import (
     AuthFailed,
@@ -84,7 +84,7 @@ def stream_failure(code: grpc.StatusCode | None, details: str | None, endpoint: 
     if (
         isinstance(error, (ConnectionFailed, Timeout))
         or code in _BROKEN_STREAM_CODES
-        or any(problem in text for problem in TRANSIENT_DETAILS)
+        or any(problem in text for problem in (*REFUSED_DETAILS, *IN_DOUBT_DETAILS))
     ):
         return (StreamStep.FAILOVER if several_endpoints else StreamStep.RECONNECT), error
     return StreamStep.FAIL, error

@@ -1,0 +1,102 @@
+"""RetryPolicy, the I/O-free retry decisions, with hand-made failures: which answers let a write be sent
+again (etcd refused it before proposing it to raft) and which make its outcome unknown (etcd proposed it,
+or the connection broke with it on the way), checked against etcd's v3_server.go and the Go client's
+isSafeRetryMutableRPC."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+import etcdstream
+from etcdstream._core import Call, ClientCore, RetryPolicy, Step
+
+UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
+
+
+def policy(*, write: bool, endpoints: str = "127.0.0.1:2379", timeout: float = 5.0) -> RetryPolicy:
+    core = ClientCore(endpoints, username=None, password=None, ca_file=None, cert_file=None, key_file=None,
+                      timeout=timeout, keepalive_time=10, keepalive_timeout=5)
+    return RetryPolicy(core, Call("/etcdserverpb.KV/Put", b"", idempotent=not write))
+
+
+# etcd's answers before it proposes the request: nothing was applied.
+REFUSED = [
+    (UNAVAILABLE, "etcdserver: no leader"),
+    (UNAVAILABLE, "etcdserver: leader changed"),
+    (grpc.StatusCode.RESOURCE_EXHAUSTED, "etcdserver: too many requests"),
+    (UNAVAILABLE, "etcdserver: not capable"),
+    (UNAVAILABLE, "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: Connection refused"),
+]
+
+# The outcome of a write is unknown after these; (status, details, the error class a write raises).
+IN_DOUBT = [
+    (UNAVAILABLE, "etcdserver: server stopped", etcdstream.WriteConnectionLost),
+    (UNAVAILABLE, "etcdserver: request timed out", etcdstream.WriteTimedOut),
+    (UNAVAILABLE, "etcdserver: request timed out, possibly due to previous leader failure", etcdstream.WriteTimedOut),
+    (UNAVAILABLE, "etcdserver: request timed out, possibly due to connection lost", etcdstream.WriteTimedOut),
+    (grpc.StatusCode.CANCELLED, "etcdserver: request cancelled", etcdstream.OutcomeUnknown),
+    (UNAVAILABLE, "Socket closed", etcdstream.WriteConnectionLost),
+    (UNAVAILABLE, "Stream removed (ping timeout)", etcdstream.WriteConnectionLost),
+    (grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", etcdstream.WriteTimedOut),
+]
+
+
+@pytest.mark.parametrize("write", [True, False], ids=["write", "read"])
+@pytest.mark.parametrize(("code", "details"), REFUSED, ids=[d.split(";")[0] for _, d in REFUSED])
+def test_a_request_etcd_refused_is_tried_again(code, details, write):
+    decision = policy(write=write).decide(code, details)
+    assert decision.step is Step.RETRY and decision.error is None
+    assert 0 < decision.delay <= 0.5
+
+
+@pytest.mark.parametrize(("code", "details", "error_class"), IN_DOUBT, ids=[d for _, d, _ in IN_DOUBT])
+def test_a_write_that_may_have_reached_raft_is_never_sent_again(code, details, error_class):
+    with pytest.raises(error_class) as raised:
+        policy(write=True).decide(code, details)
+    error = raised.value
+    assert isinstance(error, etcdstream.OutcomeUnknown)
+    assert "may have applied the write, or may still apply it" in str(error)
+    assert "then retry" not in str(error)
+    assert error.details == details
+
+
+@pytest.mark.parametrize(("code", "details", "error_class"), IN_DOUBT, ids=[d for _, d, _ in IN_DOUBT])
+def test_with_several_endpoints_a_write_in_doubt_fails_over_for_the_next_call_but_raises(code, details,
+                                                                                        error_class):
+    decision_or_error: object
+    try:
+        decision_or_error = policy(write=True, endpoints="127.0.0.1:2379,127.0.0.1:2380").decide(code, details)
+    except etcdstream.EtcdError as e:
+        decision_or_error = e
+    if issubclass(error_class, etcdstream.ConnectionFailed):
+        assert decision_or_error.step is Step.FAILOVER
+        assert isinstance(decision_or_error.error, error_class)
+    else:
+        assert isinstance(decision_or_error, error_class)
+
+
+@pytest.mark.parametrize(("code", "details"), [(c, d) for c, d, _ in IN_DOUBT if c is not grpc.StatusCode.CANCELLED
+                                               and c is not grpc.StatusCode.DEADLINE_EXCEEDED],
+                         ids=[d for c, d, _ in IN_DOUBT if c is UNAVAILABLE])
+def test_a_read_is_tried_again_after_any_transient_failure(code, details):
+    decision = policy(write=False).decide(code, details)
+    assert decision.step is Step.RETRY and decision.error is None
+
+
+def test_a_write_etcd_keeps_refusing_raises_the_refusal_not_outcome_unknown():
+    retry = policy(write=True, timeout=0.2)
+    with pytest.raises(etcdstream.NoLeader) as raised:
+        for _ in range(100):
+            decision = retry.decide(UNAVAILABLE, "etcdserver: no leader")
+            assert decision.step is Step.RETRY
+    assert not isinstance(raised.value, etcdstream.OutcomeUnknown)
+
+
+def test_outcome_unknown_errors_are_still_caught_as_what_they_were():
+    with pytest.raises(etcdstream.ConnectionFailed):
+        policy(write=True).decide(UNAVAILABLE, "Socket closed")
+    with pytest.raises(etcdstream.Timeout):
+        policy(write=True).decide(UNAVAILABLE, "etcdserver: request timed out")
+    with pytest.raises(TimeoutError):
+        policy(write=True).decide(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
