@@ -44,6 +44,7 @@ from _testbase.workload import (
     Threaded,
     WatchLog,
     Workload,
+    settle,
 )
 
 import etcdstream
@@ -115,6 +116,10 @@ class ProxiedCluster:
             proxy.resume()
         if self.cluster is not None:
             await asyncio.to_thread(self.cluster.start)
+
+    async def settle(self) -> None:
+        # An existing cluster (--endpoints): its members' /metrics are not ours to read; the proxies are flushed.
+        await settle(self.proxies, self.cluster.members if self.cluster is not None else [])
 
 
 def draw_fault(rng: random.Random, kinds: dict[str, int]) -> Fault:
@@ -228,7 +233,7 @@ async def soak(args: argparse.Namespace, report: Report, started: float, cluster
                 round_end = min(deadline, time.monotonic() + ROUND_SECONDS)
                 try:
                     while not stop.is_set() and time.monotonic() < round_end:
-                        await run.step(run.workload.next_op(run.model))
+                        await run.step(run.next_op())
                 finally:
                     faults_stop.set()
                     await fault_task
@@ -259,6 +264,7 @@ def summary(report: Report, seconds: float, version: str, replaced: int) -> str:
     lines = [
         f"soak summary: {seconds / 60:.1f} min, seed {report.seed}, etcd {version}",
         f"  operations:          {report.ops} ({report.ambiguous} failed ambiguously, resolved by reading etcd)",
+        *(f"    {n} x {kind}" for kind, n in report.ambiguous_errors.most_common()),
         f"  events checked:      {report.events_checked}",
         f"  faults survived:     {faults}",
         f"  compactions:         {len(report.compactions)}",

@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
+import threading
 import time
 
 import pytest
+from _clients import *
 from _testbase.proxy import FaultProxy
 from _testbase.workload import (
     AsyncWatchRecorder,
@@ -23,11 +26,14 @@ from _testbase.workload import (
     MirrorObserver,
     ModelRun,
     ProxiedServer,
+    Put,
     Report,
     SyncWatchRecorder,
     Threaded,
     WatchLog,
     Workload,
+    key_ranges,
+    overlaps,
 )
 
 import etcdstream
@@ -69,7 +75,7 @@ async def run_model(seed: int, server, prefix: bytes = b"/model/") -> Report:
                 for i in range(OPS_PER_RUN):
                     if i in plan:
                         await run.step(run.workload.fault(plan[i]))
-                    await run.step(run.workload.next_op(run.model))
+                    await run.step(run.next_op())
                 await run.check(observers)
             finally:
                 for observer in observers:
@@ -107,3 +113,71 @@ def test_async_watcher_iteration_ends_after_close(etcd_server, fresh_prefix):
             await asyncio.wait_for(task, 10)
 
     asyncio.run(body())
+
+
+# --- the causes of the seed-1201 soak divergences, one by one ---
+
+
+def test_a_write_the_network_held_lands_after_its_error_and_the_model_waits_for_it(run, make_etcd_server):
+    """A put stalled in the proxy fails (keepalive gives up on the connection) with OutcomeUnknown, and reading
+    its key then shows the old value; but the bytes the path held reach etcd on resume (the client's hang-up
+    is lost on the way) and the put lands. The model keeps it in doubt, leaves its key alone, and takes
+    its outcome from etcd once the run has settled."""
+    server = make_etcd_server(name="late", extra_args=["--grpc-keepalive-min-time=500ms"])
+    prefix = b"/late/"
+    key = prefix + b"k/0/0"
+    with (
+        FaultProxy(server.endpoint, pass_hangups=False) as proxy,
+        etcdstream.Client(server.endpoint, timeout=30) as direct,
+    ):
+
+        async def body(etcd):
+            report = Report(0)
+            model_run = ModelRun(Workload(0, prefix), ProxiedServer(server, proxy, direct), [etcd], report)
+            await model_run.step(Put(key, b"before"))  # connected through the proxy
+            proxy.stall()
+            await model_run.step(Put(key, b"held"))
+            [(_, error)] = model_run.in_doubt
+            assert isinstance(error, etcdstream.WriteConnectionLost) and "may still apply it" in str(error)
+            assert (await model_run.read(key))[key].value == b"before"  # reading now does not tell
+            for _ in range(50):  # later operations leave the key in doubt alone
+                assert not overlaps(key_ranges(model_run.next_op()), [(key, key + b"\0")])
+            proxy.resume()
+            await model_run.check([])
+            kv = direct.get(key)
+            assert (kv.value, kv.version) == (b"held", 2)  # landed after its error, once
+            assert model_run.model.kvs[key] == kv
+            assert report.ambiguous == 1 and not report.divergences, report.divergences
+
+        run(body, proxy.endpoint, keepalive_time=1, keepalive_timeout=1)
+
+
+def test_a_write_a_killed_leader_proposed_is_committed_by_the_next_one_and_never_sent_twice(run, etcd_cluster,
+                                                                                           fresh_prefix):
+    """The leader proposes a put its frozen followers cannot acknowledge yet, and is killed: the put raises
+    OutcomeUnknown, and once the followers wake up, the next leader commits it. Sent again (as the client
+    once did after etcd's "server stopped") it would land twice: version 2."""
+    leader = etcd_cluster.leader(timeout=30)
+    followers = [m for m in etcd_cluster.members if m is not leader]
+    key = fresh_prefix + "/proposed"
+
+    async def body(etcd):
+        await etcd.get(key)  # connected to the leader
+        for follower in followers:
+            os.kill(follower.pid, signal.SIGSTOP)
+        killer = threading.Timer(0.5, leader.kill)  # a thread: the blocking client's put blocks the loop
+        try:
+            killer.start()
+            with pytest.raises(etcdstream.OutcomeUnknown):
+                await etcd.put(key, "once")
+        finally:
+            killer.join()
+            for follower in followers:
+                os.kill(follower.pid, signal.SIGCONT)
+        with etcdstream.Client([f.endpoint for f in followers], timeout=30) as other:
+            deadline = time.monotonic() + 30
+            while (kv := other.get(key)) is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+        assert kv is not None and (kv.value, kv.version) == (b"once", 1)
+
+    run(body, leader.endpoint)

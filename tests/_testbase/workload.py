@@ -9,12 +9,15 @@ start changes the prefix: a watcher of it must see each revision once, in order,
 - `Model` predicts every key's value, create/mod revision and version; leased keys live apart (they
   expire when etcd decides) and are all gone once their leases are.
 - `ModelRun` executes operations through the clients under test and checks each answer against the
-  model; a write that failed ambiguously (the connection died mid-call) is resolved by reading the
-  keys straight from etcd: it either happened or did not, anything else is a divergence.
+  model. A write that failed ambiguously (the connection died mid-call, etcd timed out) may still land
+  later: bytes a stalled path held are delivered on resume, a dying leader's proposal is committed by
+  the next one. It stays in doubt, and no later operation touches its keys, until the run settles
+  (faults healed, what the proxies held delivered, no call in flight in etcd); then its keys are read
+  straight from etcd: it either happened, once, or did not, anything else is a divergence.
 - `WatchLog` and `MirrorLog` check, batch by batch, that nothing is lost, repeated or reordered, and
   that a watcher restarts (CompactedError) or a Mirror resyncs only after a compaction past it.
-- `Faults` is what a run needs of its etcd: reset, stall, kill and restart, compact (the test has
-  one server behind one FaultProxy; the soak a cluster behind one proxy per member).
+- `Faults` is what a run needs of its etcd: reset, stall, kill and restart, compact, settle (the test
+  has one server behind one FaultProxy; the soak a cluster behind one proxy per member).
 """
 
 from __future__ import annotations
@@ -103,6 +106,8 @@ class Report:
     seed: int
     ops: int = 0
     ambiguous: int = 0
+    #: what the ambiguous failures raised: "ErrorClass: etcd's details" -> count
+    ambiguous_errors: collections.Counter[str] = field(default_factory=collections.Counter)
     events_checked: int = 0
     faults: collections.Counter[str] = field(default_factory=collections.Counter)
     restarts: int = 0  # watchers restarted after CompactedError, Mirrors resynced
@@ -330,6 +335,17 @@ class Faults(Protocol):
     async def stall(self, rng: random.Random, seconds: float, during: Callable[[], Awaitable[None]]) -> None: ...
     async def kill(self, rng: random.Random, seconds: float) -> None: ...
     async def heal(self) -> None: ...
+    async def settle(self) -> None:
+        """Once healed: wait until no write sent before can still reach etcd (what the proxies held is
+        delivered, no call is in flight in any member)."""
+
+
+async def settle(proxies: list[Any], servers: list[Any]) -> None:
+    """Faults.settle for etcd `servers` (EtcdServer: those whose /metrics can be read) behind `proxies`."""
+    for proxy in proxies:
+        await asyncio.to_thread(proxy.flush)
+    for server in servers:
+        await asyncio.to_thread(wait_no_call_in_flight, server)
 
 
 class Threaded:
@@ -382,6 +398,9 @@ class ProxiedServer:
         self.proxy.resume()
         if not self.server.running:
             await asyncio.to_thread(self.server.start)
+
+    async def settle(self) -> None:
+        await settle([self.proxy], [self.server])
 
 
 # --- checkers ---
@@ -651,6 +670,17 @@ class ModelRun:
         self.report = report
         self.model = Model()
         self.granted: set[int] = set()
+        #: writes that failed ambiguously, resolved once the run settles: (op, error)
+        self.in_doubt: list[tuple[Any, BaseException]] = []
+
+    def next_op(self, workload: Workload | None = None) -> Any:
+        """The workload's next operation that leaves the keys of writes in doubt alone."""
+        workload = workload or self.workload
+        for _ in range(100):
+            op = workload.next_op(self.model)
+            if not any(overlaps(key_ranges(op), key_ranges(doubtful)) for doubtful, _ in self.in_doubt):
+                return op
+        return Pause(0.05)
 
     def diverged(self, what: str) -> None:
         self.report.diverged(f"op {self.report.ops}: {what}")
@@ -662,7 +692,9 @@ class ModelRun:
                 raise error
             self.report.library_error(f"op {self.report.ops}: {type(op).__name__} raised CancelledError "
                                       "though nothing cancelled the task")
-        self.report.ambiguous += 1
+        with self.report._lock:
+            self.report.ambiguous += 1
+            self.report.ambiguous_errors[f"{type(error).__name__}: {getattr(error, 'details', None) or ''}"] += 1
 
     async def step(self, op: Any, writer: Any = None) -> None:
         writer = writer if writer is not None else self.writers[self.rng.randrange(len(self.writers))]
@@ -693,7 +725,16 @@ class ModelRun:
                 await self.write(op, writer)
             except _AMBIGUOUS as e:
                 self.failed(op, e)
-                await self.resolve(op, e)
+                self.in_doubt.append((op, e))
+
+    async def resolve_in_doubt(self) -> None:
+        """Settle, then take the outcome of every write in doubt from etcd."""
+        if not self.in_doubt:
+            return
+        await self.faults.settle()
+        in_doubt, self.in_doubt = self.in_doubt, []
+        for op, error in in_doubt:
+            await self.resolve(op, error)
 
     async def write(self, op: Any, writer: Any) -> None:
         model = self.model
@@ -776,12 +817,12 @@ class ModelRun:
         elif fault.kind == "reset-midway":
             await self.faults.reset(rng, fault.seconds)
             for _ in range(fault.writes):
-                await self.step(self.workload.next_op(self.model))
+                await self.step(self.next_op())
         elif fault.kind in ("stall", "stall-long"):
 
             async def during() -> None:
                 for _ in range(fault.writes):
-                    await self.step(self.side.next_op(self.model), self.faults.direct)
+                    await self.step(self.next_op(self.side), self.faults.direct)
                 if fault.compact:
                     await self.compact()
 
@@ -797,6 +838,8 @@ class ModelRun:
         """Compact at the revision of a put of our own: etcd < 3.5.15 and < 3.4.33 lose the delete event at
         the compaction revision for a watch resuming from it (etcd-io/etcd#18089), not what is tested here."""
         mark = self.side.prefix + b"compaction-mark"
+        if any(overlaps([(mark, mark + b"\0")], key_ranges(op)) for op, _ in self.in_doubt):
+            return  # its last put is in doubt: no compaction until it is resolved
         await self.step(Put(mark, self.side.unique()), self.faults.direct)
         kv = self.model.kvs.get(mark)
         if kv is None:
@@ -849,6 +892,7 @@ class ModelRun:
         has expired, observers equal etcd again and etcd equals the model. Returns the observers that
         stopped or stayed behind."""
         await self.faults.heal()
+        await self.resolve_in_doubt()
         failed = await self.check_observers(observers)
         now = await asyncio.to_thread(etcdctl_kvs, self.faults, self.workload.prefix)
         for keys in self.model.leased.values():
@@ -870,6 +914,41 @@ class ModelRun:
             self.report.diverged(f"the model predicts another state: {difference}")
             self.model.kvs = now  # one divergence is reported once, not again every round
         return failed
+
+
+def key_ranges(op: Any) -> list[tuple[bytes, bytes]]:
+    """The [start, end) ranges of keys op reads or writes (none for leases, pauses and faults)."""
+    if isinstance(op, Put):
+        return [(op.key, op.key + b"\0")]
+    if isinstance(op, Delete):
+        return [prefix_range(op.key) if op.prefix else (op.key, op.key + b"\0")]
+    if isinstance(op, Txn):
+        keys = [c.key for c in op.compares] + [o.key for o in op.success + op.failure]
+        return [(key, key + b"\0") for key in keys]
+    return []
+
+
+def overlaps(ranges: list[tuple[bytes, bytes]], others: list[tuple[bytes, bytes]]) -> bool:
+    return any(start < other_end and other_start < end for start, end in ranges for other_start, other_end in others)
+
+
+def wait_no_call_in_flight(server: Any, timeout: float = 60) -> None:
+    """Wait until etcd `server` handles no unary gRPC call (grpc_server_started_total equals
+    grpc_server_handled_total in its /metrics): a write sent before has been applied or given up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        in_flight = 0.0
+        for line in server.metrics().splitlines():
+            if 'grpc_type="unary"' in line:
+                if line.startswith("grpc_server_started_total{"):
+                    in_flight += float(line.rsplit(" ", 1)[1])
+                elif line.startswith("grpc_server_handled_total{"):
+                    in_flight -= float(line.rsplit(" ", 1)[1])
+        if not in_flight:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{server} still handles {in_flight:g} calls after {timeout:g} s")
+        time.sleep(0.02)
 
 
 def kv_fields_or_none(kv: KeyValue | None) -> tuple[bytes, bytes, int, int, int, int] | None:
