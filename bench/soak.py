@@ -263,7 +263,8 @@ def summary(report: Report, seconds: float, version: str, replaced: int) -> str:
     faults = ", ".join(f"{kind} {n}" for kind, n in sorted(report.faults.items())) or "none"
     lines = [
         f"soak summary: {seconds / 60:.1f} min, seed {report.seed}, etcd {version}",
-        f"  operations:          {report.ops} ({report.ambiguous} failed ambiguously, resolved by reading etcd)",
+        f"  operations:          {report.ops} ({report.ambiguous} failed ambiguously, resolved by reading etcd "
+        "once settled)",
         *(f"    {n} x {kind}" for kind, n in report.ambiguous_errors.most_common()),
         f"  events checked:      {report.events_checked}",
         f"  faults survived:     {faults}",

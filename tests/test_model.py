@@ -34,6 +34,8 @@ from _testbase.workload import (
     Workload,
     key_ranges,
     overlaps,
+    unary_calls,
+    wait_no_call_in_flight,
 )
 
 import etcdstream
@@ -181,3 +183,31 @@ def test_a_write_a_killed_leader_proposed_is_committed_by_the_next_one_and_never
         assert kv is not None and (kv.value, kv.version) == (b"once", 1)
 
     run(body, leader.endpoint)
+
+
+def test_the_readmes_guarded_retry_applies_once_though_the_first_try_lands_later(run, make_etcd_server):
+    """The pattern "Writes that fail" recommends: a compare_and_put whose outcome is unknown, sent again with the
+    same guard, applies once; the first try, held by the path and delivered after the retry, fails its compare."""
+    server = make_etcd_server(name="guarded", extra_args=["--grpc-keepalive-min-time=500ms"])
+    key = "/guarded/cfg"
+    with (
+        FaultProxy(server.endpoint, pass_hangups=False) as proxy,
+        etcdstream.Client(server.endpoint, timeout=30) as direct,
+    ):
+        kv = direct.put(key, "old") and direct.get(key)
+
+        async def body(etcd):
+            await etcd.get(key)  # connected through the proxy
+            txns_before = unary_calls(server, "Txn")[1]
+            proxy.stall()
+            with pytest.raises(etcdstream.OutcomeUnknown):
+                await etcd.compare_and_put(key, "first try", kv.mod_revision)
+            direct.compare_and_put(key, "first try", kv.mod_revision)  # the retry (through the direct path)
+            proxy.resume()
+            await asyncio.to_thread(proxy.flush)
+            await asyncio.to_thread(wait_no_call_in_flight, server)
+            assert unary_calls(server, "Txn")[1] == txns_before + 2  # the first try reached etcd, after the retry
+            now = direct.get(key)
+            assert (now.value, now.version) == (b"first try", kv.version + 1)
+
+        run(body, proxy.endpoint, keepalive_time=1, keepalive_timeout=1)

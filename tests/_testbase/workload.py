@@ -932,22 +932,28 @@ def overlaps(ranges: list[tuple[bytes, bytes]], others: list[tuple[bytes, bytes]
     return any(start < other_end and other_start < end for start, end in ranges for other_start, other_end in others)
 
 
+def unary_calls(server: Any, method: str = "") -> tuple[float, float]:
+    """How many unary gRPC calls (of `method`, e.g. "Txn", or all) etcd `server` started and handled,
+    from grpc_server_started_total and grpc_server_handled_total in its /metrics."""
+    started = handled = 0.0
+    for line in server.metrics().splitlines():
+        if 'grpc_type="unary"' in line and (not method or f'grpc_method="{method}"' in line):
+            if line.startswith("grpc_server_started_total{"):
+                started += float(line.rsplit(" ", 1)[1])
+            elif line.startswith("grpc_server_handled_total{"):
+                handled += float(line.rsplit(" ", 1)[1])
+    return started, handled
+
+
 def wait_no_call_in_flight(server: Any, timeout: float = 60) -> None:
-    """Wait until etcd `server` handles no unary gRPC call (grpc_server_started_total equals
-    grpc_server_handled_total in its /metrics): a write sent before has been applied or given up."""
+    """Wait until etcd `server` handles no unary gRPC call: a write sent before has been applied or given up."""
     deadline = time.monotonic() + timeout
     while True:
-        in_flight = 0.0
-        for line in server.metrics().splitlines():
-            if 'grpc_type="unary"' in line:
-                if line.startswith("grpc_server_started_total{"):
-                    in_flight += float(line.rsplit(" ", 1)[1])
-                elif line.startswith("grpc_server_handled_total{"):
-                    in_flight -= float(line.rsplit(" ", 1)[1])
-        if not in_flight:
+        started, handled = unary_calls(server)
+        if started <= handled:
             return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{server} still handles {in_flight:g} calls after {timeout:g} s")
+            raise TimeoutError(f"{server} still handles {started - handled:g} calls after {timeout:g} s")
         time.sleep(0.02)
 
 
