@@ -13,9 +13,10 @@ from _clients import connect, keepers_running
 
 import etcdstream
 from etcdstream import Compare, Delete, Get, Put
-from etcdstream._core import DEFAULT_PAGE_SIZE, error_from_rpc
 from etcdstream._endpoints import Endpoint
 from etcdstream._keys import prefix_range
+from etcdstream._kv_ops import DEFAULT_PAGE_SIZE
+from etcdstream._retry import error_from_rpc
 
 
 async def _load(etcd, prefix: str, n: int, value: bytes = b"v") -> None:

@@ -24,7 +24,7 @@ from _testbase import READONLY_PREFIX, free_port
 from _testbase.proxy import FaultProxy
 
 import etcdstream
-from etcdstream._core import Call
+from etcdstream._calls import Call
 
 # Distinctive, so finding them anywhere is a leak and not a coincidence.
 SECRET_USER = "sec-user-q8wz"

@@ -9,7 +9,9 @@ import grpc
 import pytest
 
 import etcdstream
-from etcdstream._core import Call, ClientCore, RetryPolicy, Step
+from etcdstream._calls import Call
+from etcdstream._core import ClientCore
+from etcdstream._retry import RetryPolicy, Step
 
 UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 

@@ -20,10 +20,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
-from . import _core, _proto, codec
-from ._core import DEFAULT_PAGE_SIZE, Call, Operation
+from . import _proto, codec
+from ._calls import Call, Operation
 from ._errors import AuthFailed, ClientClosed, ConnectionFailed, EtcdError, PermissionDenied, Timeout
 from ._keys import prefix_range
+from ._kv_ops import DEFAULT_PAGE_SIZE, RANGE_METHOD
 from ._results import Snapshot
 from ._sync import Client
 from ._txn import Compare, Get, Put
@@ -216,7 +217,7 @@ def _read_pages(prefix: bytes, *, revision: int, page_size: int, keys_only: bool
     total = 0
     while True:
         request = codec.encode_range_request(start, end, limit=page_size, revision=revision, keys_only=keys_only)
-        page = codec.decode_range_response((yield Call(_core._RANGE, request, timeout)))
+        page = codec.decode_range_response((yield Call(RANGE_METHOD, request, timeout)))
         if not revision:
             revision = page.revision  # later pages read at the first one's revision: one consistent snapshot
             total = page.count
@@ -229,7 +230,7 @@ def _read_pages(prefix: bytes, *, revision: int, page_size: int, keys_only: bool
 
 def _range_once(key: bytes, revision: int, timeout: float | None) -> Operation[Any]:
     """One Range of one key (at revision, 0: the newest), decoded: its kvs and the header revision."""
-    raw = yield Call(_core._RANGE, codec.encode_range_request(key, revision=revision), timeout)
+    raw = yield Call(RANGE_METHOD, codec.encode_range_request(key, revision=revision), timeout)
     return codec.decode_range_response(raw)
 
 

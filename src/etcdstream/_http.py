@@ -5,7 +5,8 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-from ._core import ClientCore, parse_version
+from ._cluster_ops import parse_version
+from ._core import ClientCore
 from ._errors import ConnectionFailed
 from ._results import Version
 

@@ -1,4 +1,4 @@
-"""The blocking client: drives the operations of _core with grpcio's synchronous API."""
+"""The blocking client: drives the operations of _kv_ops, _lease_ops and _cluster_ops with grpcio's synchronous API."""
 
 from __future__ import annotations
 
@@ -11,20 +11,13 @@ from typing import Any, TypeVar
 
 import grpc
 
-from . import _core as ops
-from ._core import (
-    DEFAULT_PAGE_SIZE,
-    DEFAULT_TIMEOUT,
-    Call,
-    ClientCore,
-    Decision,
-    Operation,
-    RetryPolicy,
-    Step,
-)
+from . import _cluster_ops, _kv_ops, _lease_ops
+from ._calls import Call, Operation, check_timeout, lease_id
+from ._core import DEFAULT_TIMEOUT, ClientCore
 from ._errors import ClientClosed, EtcdError, LeaseNotFound
 from ._http import fetch_version
 from ._keys import Key
+from ._kv_ops import DEFAULT_PAGE_SIZE
 from ._results import (
     Deleted,
     Lease,
@@ -36,6 +29,7 @@ from ._results import (
     TxnResult,
     Version,
 )
+from ._retry import Decision, RetryPolicy, Step
 from ._txn import Compare, Delete, Get, Put
 from ._watch_spec import DEFAULT_MAX_BUFFERED_EVENTS, check_max_buffered_events, watch_spec
 from ._watch_sync import Watcher, WatchStream
@@ -95,7 +89,7 @@ class _LeaseKeeper(threading.Thread):
     def run(self) -> None:
         while not self.stopped.wait(self.interval):
             try:
-                self.client._run(ops.keep_alive_once(self.lease, timeout=self.interval))
+                self.client._run(_lease_ops.keep_alive_once(self.lease, timeout=self.interval))
             except (LeaseNotFound, ClientClosed):
                 return
             except EtcdError:
@@ -209,46 +203,46 @@ class Client:
 
     def get(self, key: Key, *, revision: int | None = None, timeout: float | None = None) -> KeyValue | None:
         """The key's KeyValue (at `revision` if given), or None if it does not exist."""
-        return self._run(ops.get(key, revision=revision, timeout=timeout))
+        return self._run(_kv_ops.get(key, revision=revision, timeout=timeout))
 
     def put(self, key: Key, value: Key, *, lease: Lease | int | None = None, ttl: int | None = None,
             prev_kv: bool = False, timeout: float | None = None) -> PutResult:
         """Write key=value. lease: attach to this lease; ttl: grant a new lease of ttl seconds for it.
         prev_kv=True returns the previous KeyValue in the result."""
-        return self._run(ops.put(key, value, lease=lease, ttl=ttl, prev_kv=prev_kv, timeout=timeout))
+        return self._run(_kv_ops.put(key, value, lease=lease, ttl=ttl, prev_kv=prev_kv, timeout=timeout))
 
     def delete(self, key: Key, *, prefix: bool = False, prev_kv: bool = False,
                timeout: float | None = None) -> Deleted:
         """Delete key (every key under it with prefix=True); returns the number deleted (an int)."""
-        return self._run(ops.delete(key, prefix=prefix, prev_kv=prev_kv, timeout=timeout))
+        return self._run(_kv_ops.delete(key, prefix=prefix, prev_kv=prev_kv, timeout=timeout))
 
     def create(self, key: Key, value: Key, *, ttl: int | None = None, lease: Lease | int | None = None,
                timeout: float | None = None) -> int:
         """Write key=value only if key does not exist, else raise KeyExistsError; returns the revision."""
-        return self._run(ops.create(key, value, ttl=ttl, lease=lease, timeout=timeout))
+        return self._run(_kv_ops.create(key, value, ttl=ttl, lease=lease, timeout=timeout))
 
     def compare_and_put(self, key: Key, value: Key, mod_revision: int, *, lease: Lease | int | None = None,
                         timeout: float | None = None) -> int:
         """Write key=value only if its mod_revision is still `mod_revision` (0: only if absent);
         else raise ConflictError (with `.current`). Returns the new revision."""
-        return self._run(ops.compare_and_put(key, value, mod_revision, lease=lease, timeout=timeout))
+        return self._run(_kv_ops.compare_and_put(key, value, mod_revision, lease=lease, timeout=timeout))
 
     def compare_and_delete(self, key: Key, mod_revision: int, *, timeout: float | None = None) -> int:
         """Delete key only if its mod_revision is still `mod_revision`, else raise ConflictError."""
-        return self._run(ops.compare_and_delete(key, mod_revision, timeout=timeout))
+        return self._run(_kv_ops.compare_and_delete(key, mod_revision, timeout=timeout))
 
     def push(self, directory: Key, value: Key, *, ttl: int | None = None, timeout: float | None = None) -> bytes:
         """Store value under directory/<new unique, increasing id> and return that key."""
-        return self._run(ops.push(directory, value, ttl=ttl, timeout=timeout))
+        return self._run(_kv_ops.push(directory, value, ttl=ttl, timeout=timeout))
 
     def txn(self, compare: Iterable[Compare], success: Iterable[Get | Put | Delete] = (),
             failure: Iterable[Get | Put | Delete] = (), *, timeout: float | None = None) -> TxnResult:
         """Atomically: if every Compare holds run `success`, else `failure`."""
-        return self._run(ops.txn(compare, success, failure, timeout=timeout))
+        return self._run(_kv_ops.txn(compare, success, failure, timeout=timeout))
 
     def count(self, prefix: Key, *, timeout: float | None = None) -> int:
         """The number of keys under prefix."""
-        return self._run(ops.count(prefix, timeout=timeout))
+        return self._run(_kv_ops.count(prefix, timeout=timeout))
 
     def readdir(self, prefix: Key, *, revision: int | None = None, page_size: int = DEFAULT_PAGE_SIZE,
                 keys_only: bool = False, timeout: float | None = None) -> Snapshot:
@@ -257,14 +251,14 @@ class Client:
         Reads pages of page_size keys, all at that revision, so the snapshot is
         consistent while writers run; timeout applies to each page.
         """
-        return self._run(ops.readdir(prefix, revision=revision, page_size=page_size, keys_only=keys_only,
+        return self._run(_kv_ops.readdir(prefix, revision=revision, page_size=page_size, keys_only=keys_only,
                                      timeout=timeout))
 
     # --- leases ---
 
     def grant(self, ttl: int, *, keep_alive: bool = False, timeout: float | None = None) -> Lease:
         """A new lease of ttl seconds; keep_alive=True refreshes it in the background until revoke() or close()."""
-        lease = self._run(ops.grant(ttl, timeout=timeout))
+        lease = self._run(_lease_ops.grant(ttl, timeout=timeout))
         if keep_alive:
             self.keep_alive(lease)
         return lease
@@ -282,47 +276,47 @@ class Client:
 
     def keep_alive_once(self, lease: Lease | int, *, timeout: float | None = None) -> int:
         """Refresh a lease once; returns its new TTL (LeaseNotFound if it is gone)."""
-        return self._run(ops.keep_alive_once(lease, timeout=timeout))
+        return self._run(_lease_ops.keep_alive_once(lease, timeout=timeout))
 
     def revoke(self, lease: Lease | int, *, timeout: float | None = None) -> None:
         """Stop refreshing the lease and revoke it (deleting its keys)."""
-        op = ops.revoke(lease, timeout=timeout)
+        op = _lease_ops.revoke(lease, timeout=timeout)
         with self._lock:
-            keeper = self._keepers.pop(ops.lease_id(lease), None)
+            keeper = self._keepers.pop(lease_id(lease), None)
         if keeper:
             keeper.stop()
         self._run(op)
 
     def time_to_live(self, lease: Lease | int, *, keys: bool = False, timeout: float | None = None) -> LeaseInfo:
         """The lease's remaining TTL (-1 once expired) and granted TTL; its keys with keys=True."""
-        return self._run(ops.time_to_live(lease, keys=keys, timeout=timeout))
+        return self._run(_lease_ops.time_to_live(lease, keys=keys, timeout=timeout))
 
     def leases(self, *, timeout: float | None = None) -> list[int]:
         """Ids of every live lease."""
-        return self._run(ops.leases(timeout=timeout))
+        return self._run(_lease_ops.leases(timeout=timeout))
 
     # --- maintenance ---
 
     def status(self, *, timeout: float | None = None) -> Status:
         """Status of the member in use."""
-        return self._run(ops.status(timeout=timeout))
+        return self._run(_cluster_ops.status(timeout=timeout))
 
     def version(self, *, timeout: float | None = None) -> Version:
         """etcd's server version (member in use) and cluster version (from etcd's HTTP /version)."""
-        ops.check_timeout(timeout)
+        check_timeout(timeout)
         self._connect()  # raises ClientClosed after close()
         return fetch_version(self._core, timeout)
 
     def members(self, *, timeout: float | None = None) -> list[Member]:
         """Every member of the cluster."""
-        return self._run(ops.members(timeout=timeout))
+        return self._run(_cluster_ops.members(timeout=timeout))
 
     def health(self, *, timeout: float | None = None) -> bool:
         """True if the cluster answers a linearizable read (it has a leader and quorum)."""
         try:
-            return self._run(ops.health(timeout=timeout))
+            return self._run(_cluster_ops.health(timeout=timeout))
         except EtcdError as e:
-            return ops.health_from_error(e)
+            return _cluster_ops.health_from_error(e)
 
     # --- lifetime ---
 

@@ -1,6 +1,11 @@
-"""Argument checks of the encoders, shared by the compiled codec and its twin."""
+"""Argument checks of the encoders, shared by the compiled codec and its twin.
 
-_INT64_MAX = (1 << 63) - 1
+The operations' own checks (in _calls) build on INT64_MAX; this module stays
+at the codec's layer, importing nothing of the package.
+"""
+
+#: The largest protobuf int64: revisions, lease ids and counts.
+INT64_MAX = (1 << 63) - 1
 
 
 def check_key(name: str, value: object) -> bytes:
@@ -14,7 +19,7 @@ def check_count(name: str, value: object) -> int:
     """Return value if it is an int in [0, 2**63), else raise TypeError/ValueError."""
     if not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if not 0 <= value <= _INT64_MAX:
+    if not 0 <= value <= INT64_MAX:
         raise ValueError(f"{name} must be between 0 and 2**63-1, got {value}")
     return int(value)
 

@@ -26,7 +26,6 @@ from enum import Enum
 import grpc
 
 from . import _proto, codec
-from ._core import IN_DOUBT_DETAILS, REAUTH_DETAILS, REFUSED_DETAILS, error_from_rpc
 from ._endpoints import Endpoint
 from ._errors import (
     AuthFailed,
@@ -39,6 +38,7 @@ from ._errors import (
     WatchCanceled,
 )
 from ._results import Snapshot
+from ._retry import IN_DOUBT_DETAILS, REAUTH_DETAILS, REFUSED_DETAILS, error_from_rpc
 from ._watch_spec import WatchSpec
 from .codec import EventBatch, WatchResponse
 

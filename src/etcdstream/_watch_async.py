@@ -12,9 +12,10 @@ import grpc
 import grpc.aio
 
 from . import codec
-from ._core import Call, Decision, Step
+from ._calls import Call
 from ._errors import AuthFailed, ClientClosed, EtcdError, Timeout
 from ._results import Snapshot
+from ._retry import Decision, Step
 from ._watch import (
     WATCH_METHOD,
     StreamStep,

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 import grpc
 
 from . import codec
-from ._core import Call, Decision, Step
+from ._calls import Call
 from ._errors import AuthFailed, ClientClosed, DecodeError, EtcdError, Timeout
 from ._results import Snapshot
+from ._retry import Decision, Step
 from ._watch import (
     WATCH_METHOD,
     StreamStep,

@@ -1,0 +1,303 @@
+"""KV operations (I/O-free generators of Calls, see _calls): read, write, delete, transactions, readdir."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from . import _proto, codec
+from ._calls import (
+    Call,
+    Operation,
+    check_int,
+    check_revision,
+    check_timeout,
+    lease_for_write,
+    lease_id,
+    parse_message,
+    single_call,
+)
+from ._errors import ConflictError, KeyExistsError, RevisionWentBackwards
+from ._keys import Key, prefix_range, to_bytes
+from ._lease_ops import grant_call, granted_lease_id
+from ._results import Deleted, Lease, PutResult, Snapshot, TxnResult
+from ._txn import Compare, Delete, Get, Put
+from .codec import KeyValue
+
+#: readdir's default page size. etcd 3.5 counts the whole rest of the range for
+#: every page (NOTES.md: 100,000 keys take 0.95 s in pages of 1,000, 0.22 s in
+#: pages of 20,000, 0.19 s in one Range), so pages must be large; 20,000 keys of
+#: ~190 B are ~4 MB per response, which bounds the client's peak memory per page.
+DEFAULT_PAGE_SIZE = 20_000
+
+RANGE_METHOD = _proto.method_path("KV", "Range")
+_PUT = _proto.method_path("KV", "Put")
+_DELETE_RANGE = _proto.method_path("KV", "DeleteRange")
+_TXN = _proto.method_path("KV", "Txn")
+
+
+def _key_value(kv: Any) -> KeyValue:
+    """A codec KeyValue from a protobuf mvccpb.KeyValue (cold paths only)."""
+    return KeyValue(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
+
+
+def get(key: Key, *, revision: int | None = None, timeout: float | None = None) -> Operation[KeyValue | None]:
+    """The key's KeyValue, or None if absent (Range hot path: codec, no protobuf objects)."""
+    request = codec.encode_range_request(to_bytes("key", key, allow_empty=False), revision=check_revision(revision))
+
+    def decode(raw: bytes) -> KeyValue | None:
+        kvs = codec.decode_range_response(raw).kvs
+        return kvs[0] if kvs else None
+
+    return single_call(Call(RANGE_METHOD, request, check_timeout(timeout)), decode)
+
+
+def count(prefix: Key, *, timeout: float | None = None) -> Operation[int]:
+    """How many keys start with prefix (an empty prefix counts every key)."""
+    start, end = prefix_range(to_bytes("prefix", prefix))
+    request = codec.encode_range_request(start, end, count_only=True)
+    call = Call(RANGE_METHOD, request, check_timeout(timeout))
+    return single_call(call, lambda raw: codec.decode_range_response(raw).count)
+
+
+def _put_request(key: bytes, value: bytes, lease: int, prev_kv: bool) -> bytes:
+    return _proto.PutRequest(key=key, value=value, lease=lease, prev_kv=prev_kv).SerializeToString()
+
+
+def put(
+    key: Key,
+    value: Key,
+    *,
+    lease: Lease | int | None = None,
+    ttl: int | None = None,
+    prev_kv: bool = False,
+    timeout: float | None = None,
+) -> Operation[PutResult]:
+    """Write key=value; ttl grants a new lease first (and attaches the key to it)."""
+    key_bytes = to_bytes("key", key, allow_empty=False)
+    value_bytes = to_bytes("value", value)
+    lease_number, ttl = lease_for_write(lease, ttl)
+    timeout = check_timeout(timeout)
+
+    def run() -> Operation[PutResult]:
+        nonlocal lease_number
+        if ttl is not None:
+            lease_number = granted_lease_id((yield grant_call(ttl, timeout)))
+        raw = yield Call(_PUT, _put_request(key_bytes, value_bytes, lease_number, bool(prev_kv)), timeout,
+                         idempotent=False)
+        resp = parse_message(_proto.PutResponse, raw)
+        previous = _key_value(resp.prev_kv) if resp.HasField("prev_kv") else None
+        return PutResult(resp.header.revision, previous)
+
+    return run()
+
+
+def delete(key: Key, *, prefix: bool = False, prev_kv: bool = False, timeout: float | None = None) -> Operation[Deleted]:
+    """Delete key (or every key under it with prefix=True); returns how many were deleted."""
+    op = Delete(key, prefix=prefix, prev_kv=prev_kv)
+    request = _proto.DeleteRangeRequest(key=op.key, range_end=op.range_end, prev_kv=op.prev_kv).SerializeToString()
+
+    def decode(raw: bytes) -> Deleted:
+        resp = parse_message(_proto.DeleteRangeResponse, raw)
+        return Deleted(resp.deleted, [_key_value(kv) for kv in resp.prev_kvs])
+
+    return single_call(Call(_DELETE_RANGE, request, check_timeout(timeout), idempotent=False), decode)
+
+
+_COMPARE_RESULTS = {"==": 0, ">": 1, "<": 2, "!=": 3}
+_COMPARE_TARGETS = {"version": 0, "create_revision": 1, "mod_revision": 2, "value": 3, "lease": 4}
+
+
+def _compare_message(compare: Compare) -> Any:
+    message = _proto.Compare(
+        key=compare.key, result=_COMPARE_RESULTS[compare.op], target=_COMPARE_TARGETS[compare.target]
+    )
+    setattr(message, compare.target, compare.value)
+    return message
+
+
+def _request_op(op: Get | Put | Delete) -> Any:
+    if isinstance(op, Get):
+        return _proto.RequestOp(request_range=_proto.RangeRequest(key=op.key, range_end=op.range_end, keys_only=op.keys_only))
+    if isinstance(op, Put):
+        return _proto.RequestOp(request_put=_proto.PutRequest(key=op.key, value=op.value, lease=op.lease, prev_kv=op.prev_kv))
+    if isinstance(op, Delete):
+        return _proto.RequestOp(
+            request_delete_range=_proto.DeleteRangeRequest(key=op.key, range_end=op.range_end, prev_kv=op.prev_kv)
+        )
+    raise TypeError(f"txn operations must be Get, Put or Delete, got {type(op).__name__}")
+
+
+def _response_value(response: Any) -> object:
+    kind = response.WhichOneof("response")
+    if kind == "response_range":
+        return [_key_value(kv) for kv in response.response_range.kvs]
+    if kind == "response_put":
+        put_resp = response.response_put
+        return _key_value(put_resp.prev_kv) if put_resp.HasField("prev_kv") else None
+    if kind == "response_delete_range":
+        deleted = response.response_delete_range
+        return Deleted(deleted.deleted, [_key_value(kv) for kv in deleted.prev_kvs])
+    return None
+
+
+def _txn_call(compare: Iterable[Compare], success: Iterable[Get | Put | Delete],
+              failure: Iterable[Get | Put | Delete], timeout: float | None) -> Call:
+    compares = list(compare)
+    for c in compares:
+        if not isinstance(c, Compare):
+            raise TypeError(f"txn comparisons must be Compare objects, got {type(c).__name__}")
+    request = _proto.TxnRequest(
+        compare=[_compare_message(c) for c in compares],
+        success=[_request_op(op) for op in success],
+        failure=[_request_op(op) for op in failure],
+    )
+    # Not idempotent: a retried create or compare-and-swap would see its own first write.
+    return Call(_TXN, request.SerializeToString(), timeout, idempotent=False)
+
+
+def _txn_result(raw: bytes) -> TxnResult:
+    resp = parse_message(_proto.TxnResponse, raw)
+    return TxnResult(resp.succeeded, resp.header.revision, [_response_value(r) for r in resp.responses])
+
+
+def txn(
+    compare: Iterable[Compare],
+    success: Iterable[Get | Put | Delete] = (),
+    failure: Iterable[Get | Put | Delete] = (),
+    *,
+    timeout: float | None = None,
+) -> Operation[TxnResult]:
+    """If every comparison holds, run success, else failure: atomically, at one revision."""
+    return single_call(_txn_call(compare, success, failure, check_timeout(timeout)), _txn_result)
+
+
+def create(key: Key, value: Key, *, ttl: int | None = None, lease: Lease | int | None = None,
+           timeout: float | None = None) -> Operation[int]:
+    """Write key=value only if key is absent (KeyExistsError otherwise); returns the new revision."""
+    key_bytes = to_bytes("key", key, allow_empty=False)
+    value_bytes = to_bytes("value", value)
+    lease_number, ttl = lease_for_write(lease, ttl)
+    timeout = check_timeout(timeout)
+
+    def run() -> Operation[int]:
+        nonlocal lease_number
+        if ttl is not None:
+            lease_number = granted_lease_id((yield grant_call(ttl, timeout)))
+        call = _txn_call([Compare(key_bytes, "create_revision", "==", 0)],
+                         [Put(key_bytes, value_bytes, lease=lease_number)], [], timeout)
+        result = _txn_result((yield call))
+        if not result.succeeded:
+            raise KeyExistsError(key_bytes)
+        return result.revision
+
+    return run()
+
+
+def compare_and_put(key: Key, value: Key, mod_revision: int, *, lease: Lease | int | None = None,
+                    timeout: float | None = None) -> Operation[int]:
+    """Write key=value only if its mod_revision is still mod_revision (0: only if absent); ConflictError otherwise."""
+    key_bytes = to_bytes("key", key, allow_empty=False)
+    expected = check_int("mod_revision", mod_revision, 0)
+    put_op = Put(key_bytes, value, lease=0 if lease is None else lease_id(lease))
+    call = _txn_call([Compare(key_bytes, "mod_revision", "==", expected)], [put_op], [Get(key_bytes)],
+                     check_timeout(timeout))
+    return single_call(call, lambda raw: _swap_result(raw, key_bytes, expected))
+
+
+def compare_and_delete(key: Key, mod_revision: int, *, timeout: float | None = None) -> Operation[int]:
+    """Delete key only if its mod_revision is still mod_revision; ConflictError otherwise. Returns the revision."""
+    key_bytes = to_bytes("key", key, allow_empty=False)
+    expected = check_int("mod_revision", mod_revision, 1)
+    call = _txn_call([Compare(key_bytes, "mod_revision", "==", expected)], [Delete(key_bytes)], [Get(key_bytes)],
+                     check_timeout(timeout))
+    return single_call(call, lambda raw: _swap_result(raw, key_bytes, expected))
+
+
+def _swap_result(raw: bytes, key: bytes, expected: int) -> int:
+    result = _txn_result(raw)
+    if not result.succeeded:
+        current = result.responses[0]
+        raise ConflictError(key, expected, current[0] if current else None)  # type: ignore[index]
+    return result.revision
+
+
+#: Digits of a push() id: enough for any int64 revision, so ids sort as strings.
+_PUSH_ID_DIGITS = 20
+
+
+def push(directory: Key, value: Key, *, ttl: int | None = None, timeout: float | None = None) -> Operation[bytes]:
+    """Store value under directory + a new unique id, increasing with every push; returns the key.
+
+    The id is the etcd revision after the current one, zero-padded: revisions
+    only grow, so ids do too; a txn creates the key only if absent, and
+    another writer taking the id first makes the loop pick a newer one.
+    """
+    directory_bytes = to_bytes("directory", directory, allow_empty=False)
+    value_bytes = to_bytes("value", value)
+    _, ttl = lease_for_write(None, ttl)
+    timeout = check_timeout(timeout)
+    if not directory_bytes.endswith(b"/"):
+        directory_bytes += b"/"
+
+    def run() -> Operation[bytes]:
+        lease_number = 0
+        if ttl is not None:
+            lease_number = granted_lease_id((yield grant_call(ttl, timeout)))
+        # The header of a count-only Range is the cheapest way to learn the current revision.
+        raw = yield Call(RANGE_METHOD, codec.encode_range_request(directory_bytes, count_only=True), timeout)
+        revision = codec.decode_range_response(raw).revision
+        while True:
+            key = directory_bytes + b"%0*d" % (_PUSH_ID_DIGITS, revision + 1)
+            call = _txn_call([Compare(key, "create_revision", "==", 0)], [Put(key, value_bytes, lease=lease_number)],
+                             [], timeout)
+            result = _txn_result((yield call))
+            if result.succeeded:
+                return key
+            revision = result.revision
+
+    return run()
+
+
+def readdir(
+    prefix: Key,
+    *,
+    revision: int | None = None,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    keys_only: bool = False,
+    timeout: float | None = None,
+) -> Operation[Snapshot]:
+    """Every key under prefix at one revision, paged (see DEFAULT_PAGE_SIZE); timeout is per page."""
+    start, end = prefix_range(to_bytes("prefix", prefix))
+    pinned = check_revision(revision)
+    page_size = check_int("page_size", page_size, 1)
+    timeout = check_timeout(timeout)
+    keys_only = bool(keys_only)
+
+    def run() -> Operation[Snapshot]:
+        nonlocal start, pinned
+        kvs: list[KeyValue] = []
+        first = None
+        while True:
+            request = codec.encode_range_request(start, end, limit=page_size, revision=pinned, keys_only=keys_only)
+            page = codec.decode_range_response((yield Call(RANGE_METHOD, request, timeout)))
+            if first is None:
+                first = page
+                if not pinned:
+                    # Later pages read at the first page's revision: a consistent snapshot while writers run.
+                    pinned = page.revision
+            elif page.cluster_id != first.cluster_id:
+                raise RevisionWentBackwards(
+                    f"the cluster behind the endpoints changed while reading {prefix!r} (cluster id "
+                    f"{first.cluster_id:x} -> {page.cluster_id:x}): read it again"
+                )
+            page_kvs = page.kvs
+            if kvs:
+                kvs.extend(page_kvs)
+            else:
+                kvs = page_kvs
+            if not page.more or not page_kvs:
+                return Snapshot(pinned, kvs, first.cluster_id, first.member_id)
+            start = page_kvs[-1].key + b"\0"  # the smallest key after the last one
+
+    return run()
