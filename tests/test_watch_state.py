@@ -847,14 +847,9 @@ def test_every_event_reaches_its_watcher_once_and_in_order_across_restarts_and_p
         assert w.error is None and not w.paused and w.revision >= (expected[-1][1] if expected else 1)
 
 
-# --- what looks like bugs ---
+# --- found by these tests, fixed ---
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a watcher ended by RevisionWentBackwards stays in by_id (_end does not remove it) and the events path does not "
-    "check watcher.active: once the new history's revision passes the one seen (same raft term, as a restored "
-    "single-node etcd has), its events are buffered and next_batch delivers them before raising the error"
-))
 def test_events_that_follow_a_history_change_are_not_delivered_to_the_ended_watcher():
     state = WatchStreamState()
     w = watcher("/w/", start_revision=10)
@@ -870,11 +865,6 @@ def test_events_that_follow_a_history_change_are_not_delivered_to_the_ended_watc
     assert not w.responses
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "behind a proxy (ids not echoed) a `created` for the id of a watch we paused and canceled is taken as the "
-    "answer to the create in flight (the resumed watch), and the proxy's cancel confirmation then ends it with "
-    "WatchCanceled; _canceled_ids could tell it is no answer"
-))
 def test_behind_a_proxy_a_created_for_a_watch_we_canceled_is_not_the_answer_to_the_create_in_flight():
     state = WatchStreamState()
     slow = watcher("/s/", start_revision=10, max_buffered_events=1)

@@ -293,6 +293,8 @@ class WatchStreamState:
         watcher.error = error
         self._forget(watcher)
         self._cancel(watcher)
+        if watcher.watch_id is not None and self.by_id.get(watcher.watch_id) is watcher:
+            del self.by_id[watcher.watch_id]  # what etcd still sends for it (another history's events) is dropped
         return [watcher]
 
     def _on_created(self, resp: WatchResponse) -> list[WatcherState]:
@@ -309,6 +311,8 @@ class WatchStreamState:
         elif not self._in_flight:
             self._cancel_unknown(resp.watch_id)
             return []
+        elif resp.watch_id in self._canceled_ids:
+            return []  # passed on for a watch we canceled (ids are never reused): no answer to a create
         elif resp.watch_id != -1 and self._ids_echoed:
             return self._broken_protocol(f"a created response for watch {resp.watch_id}, which was never asked for")
         else:
