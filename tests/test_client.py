@@ -176,6 +176,34 @@ def test_readdir_pages_across_boundaries(run, etcd_server, fresh_prefix):
     run(body, etcd_server.endpoint)
 
 
+def test_readdir_reports_each_page_to_on_page(run, etcd_server, fresh_prefix):
+    async def body(etcd):
+        await _load(etcd, fresh_prefix, 25)
+        pages = []
+        snapshot = await etcd.readdir(fresh_prefix, page_size=10, on_page=lambda *page: pages.append(page))
+        assert len(snapshot.kvs) == 25
+        assert pages == [(10, 25, True), (20, 25, True), (25, 25, False)]
+        pages.clear()
+        await etcd.readdir(fresh_prefix + "none/", on_page=lambda *page: pages.append(page))
+        assert pages == [(0, 0, False)]
+
+    run(body, etcd_server.endpoint)
+
+
+def test_alarm_list_and_endpoint(run, make_etcd_server):
+    server = make_etcd_server(extra_args=["--quota-backend-bytes=1"])  # the first write raises NOSPACE
+
+    async def body(etcd):
+        assert etcd.endpoint == server.endpoint
+        assert await etcd.alarm_list() == []
+        with pytest.raises(etcdstream.EtcdError, match="database space exceeded"):
+            await etcd.put("/k", "v")
+        [alarm] = await etcd.alarm_list()
+        assert alarm.alarm == "NOSPACE" and alarm.member_id == (await etcd.status()).member_id
+
+    run(body, server.endpoint)
+
+
 def test_readdir_is_pinned_to_one_revision_while_a_writer_writes(run, etcd_server, fresh_prefix):
     stop = threading.Event()
     writes = []

@@ -32,6 +32,7 @@ from ._errors import (
 )
 from ._mirror import AsyncMirror, Mirror
 from ._results import (
+    Alarm,
     Deleted,
     Lease,
     LeaseInfo,
@@ -50,6 +51,7 @@ from ._watch_sync import Watcher
 from .codec import Event, EventBatch, KeyValue
 
 __all__ = [
+    "Alarm",
     "AsyncClient",
     "AsyncMirror",
     "AsyncWatcher",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -19,6 +19,7 @@ from ._http import fetch_version
 from ._keys import Key
 from ._kv_ops import DEFAULT_PAGE_SIZE
 from ._results import (
+    Alarm,
     Deleted,
     Lease,
     LeaseInfo,
@@ -109,6 +110,11 @@ class AsyncClient:
         self._watches: AsyncWatchStream | None = None
         # Channels left by a failover, closing once their calls end (or their grace runs out).
         self._retiring: dict[asyncio.Task[None], _Connection] = {}
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint in use (it changes on failover)."""
+        return str(self._core.endpoint)
 
     # --- driving operations ---
 
@@ -236,10 +242,11 @@ class AsyncClient:
         return await self._run(_kv_ops.count(prefix, timeout=timeout))
 
     async def readdir(self, prefix: Key, *, revision: int | None = None, page_size: int = DEFAULT_PAGE_SIZE,
-                      keys_only: bool = False, timeout: float | None = None) -> Snapshot:
+                      keys_only: bool = False, timeout: float | None = None,
+                      on_page: Callable[[int, int, bool], None] | None = None) -> Snapshot:
         """Every key under prefix, sorted, as of one revision (see Client.readdir)."""
         return await self._run(_kv_ops.readdir(prefix, revision=revision, page_size=page_size, keys_only=keys_only,
-                                           timeout=timeout))
+                                               timeout=timeout, on_page=on_page))
 
     # --- leases ---
 
@@ -298,6 +305,10 @@ class AsyncClient:
     async def members(self, *, timeout: float | None = None) -> list[Member]:
         """Every member of the cluster."""
         return await self._run(_cluster_ops.members(timeout=timeout))
+
+    async def alarm_list(self, *, timeout: float | None = None) -> list[Alarm]:
+        """Every alarm raised in the cluster (NOSPACE: a member's backend quota is full; writes fail until disarmed)."""
+        return await self._run(_cluster_ops.alarm_list(timeout=timeout))
 
     async def health(self, *, timeout: float | None = None) -> bool:
         """True if the cluster answers a linearizable read (it has a leader and quorum)."""

@@ -8,10 +8,11 @@ from . import _proto, codec
 from ._calls import Call, Operation, check_timeout, parse_message, single_call
 from ._errors import EtcdError, PermissionDenied
 from ._kv_ops import RANGE_METHOD
-from ._results import Member, Status, Version
+from ._results import Alarm, Member, Status, Version
 
 _STATUS = _proto.method_path("Maintenance", "Status")
 _MEMBER_LIST = _proto.method_path("Cluster", "MemberList")
+_ALARM = _proto.method_path("Maintenance", "Alarm")
 
 
 def _status_from(raw: bytes) -> Status:
@@ -33,6 +34,17 @@ def status(*, timeout: float | None = None) -> Operation[Status]:
     """The status of the member in use."""
     call = Call(_STATUS, _proto.StatusRequest().SerializeToString(), check_timeout(timeout))
     return single_call(call, _status_from)
+
+
+def alarm_list(*, timeout: float | None = None) -> Operation[list[Alarm]]:
+    """Every alarm raised in the cluster."""
+    request = _proto.AlarmRequest(action=_proto.AlarmRequest.GET).SerializeToString()
+
+    def decode(raw: bytes) -> list[Alarm]:
+        alarms = parse_message(_proto.AlarmResponse, raw).alarms
+        return [Alarm(int(a.memberID), _proto.AlarmType.Name(a.alarm)) for a in alarms]
+
+    return single_call(Call(_ALARM, request, check_timeout(timeout)), decode)
 
 
 def members(*, timeout: float | None = None) -> Operation[list[Member]]:

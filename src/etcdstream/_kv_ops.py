@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import _proto, codec
@@ -266,8 +266,10 @@ def readdir(
     page_size: int = DEFAULT_PAGE_SIZE,
     keys_only: bool = False,
     timeout: float | None = None,
+    on_page: Callable[[int, int, bool], None] | None = None,
 ) -> Operation[Snapshot]:
-    """Every key under prefix at one revision, paged (see DEFAULT_PAGE_SIZE); timeout is per page."""
+    """Every key under prefix at one revision, paged (see DEFAULT_PAGE_SIZE); timeout is per page.
+    on_page(keys read so far, keys under prefix, more pages) after each page (a progress bar)."""
     start, end = prefix_range(to_bytes("prefix", prefix))
     pinned = check_revision(revision)
     page_size = check_int("page_size", page_size, 1)
@@ -296,6 +298,8 @@ def readdir(
                 kvs.extend(page_kvs)
             else:
                 kvs = page_kvs
+            if on_page is not None:
+                on_page(len(kvs), max(first.count, len(kvs)), page.more)
             if not page.more or not page_kvs:
                 return Snapshot(pinned, kvs, first.cluster_id, first.member_id)
             start = page_kvs[-1].key + b"\0"  # the smallest key after the last one

@@ -97,6 +97,14 @@ class Version:
 
 
 @dataclass(frozen=True, slots=True)
+class Alarm:
+    """An alarm raised on a member: "NOSPACE" (the backend quota is full) or "CORRUPT" (a hash mismatch)."""
+
+    member_id: int
+    alarm: str
+
+
+@dataclass(frozen=True, slots=True)
 class Member:
     """A cluster member."""
 

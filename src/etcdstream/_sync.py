@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -19,6 +19,7 @@ from ._http import fetch_version
 from ._keys import Key
 from ._kv_ops import DEFAULT_PAGE_SIZE
 from ._results import (
+    Alarm,
     Deleted,
     Lease,
     LeaseInfo,
@@ -138,6 +139,11 @@ class Client:
         self._closed = False
         self._watches: WatchStream | None = None
 
+    @property
+    def endpoint(self) -> str:
+        """The endpoint in use (it changes on failover)."""
+        return str(self._core.endpoint)
+
     # --- driving operations ---
 
     def _connect(self) -> _Connection:
@@ -245,14 +251,16 @@ class Client:
         return self._run(_kv_ops.count(prefix, timeout=timeout))
 
     def readdir(self, prefix: Key, *, revision: int | None = None, page_size: int = DEFAULT_PAGE_SIZE,
-                keys_only: bool = False, timeout: float | None = None) -> Snapshot:
+                keys_only: bool = False, timeout: float | None = None,
+                on_page: Callable[[int, int, bool], None] | None = None) -> Snapshot:
         """Every key under prefix, sorted, as of one revision (the first page's unless `revision` is given).
 
         Reads pages of page_size keys, all at that revision, so the snapshot is
-        consistent while writers run; timeout applies to each page.
+        consistent while writers run; timeout applies to each page. on_page(keys read
+        so far, keys under prefix, more pages) is called after each page (a progress bar).
         """
         return self._run(_kv_ops.readdir(prefix, revision=revision, page_size=page_size, keys_only=keys_only,
-                                     timeout=timeout))
+                                     timeout=timeout, on_page=on_page))
 
     # --- leases ---
 
@@ -310,6 +318,10 @@ class Client:
     def members(self, *, timeout: float | None = None) -> list[Member]:
         """Every member of the cluster."""
         return self._run(_cluster_ops.members(timeout=timeout))
+
+    def alarm_list(self, *, timeout: float | None = None) -> list[Alarm]:
+        """Every alarm raised in the cluster (NOSPACE: a member's backend quota is full; writes fail until disarmed)."""
+        return self._run(_cluster_ops.alarm_list(timeout=timeout))
 
     def health(self, *, timeout: float | None = None) -> bool:
         """True if the cluster answers a linearizable read (it has a leader and quorum)."""

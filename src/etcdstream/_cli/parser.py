@@ -1,0 +1,130 @@
+"""The `etcdstream` argument parser."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterator, Sequence
+from typing import NoReturn
+
+from .._kv_ops import DEFAULT_PAGE_SIZE
+from .apisix import APISIX_DIRS, DIR_VALUE, cmd_init
+from .check import cmd_check, min_version_arg
+from .exits import EXIT_USAGE
+from .keys import cmd_del, cmd_get, cmd_ls, cmd_put
+from .settings import DEFAULT_ENDPOINTS, DEFAULT_TIMEOUT, positive_float, positive_int
+from .watch import cmd_watch
+
+
+class _Parser(argparse.ArgumentParser):
+    #: The arguments being parsed (set by main), so that error() can spot a password typed as a word.
+    argv: Sequence[str] = ()
+
+    def error(self, message: str) -> NoReturn:
+        if any(f"invalid choice: {word!r}" in message for word in _words_after_user(self.argv)):
+            # `--user NAME PASSWORD get ...`: argparse would print the password as the unknown command.
+            message = ("the word after --user NAME is not a command; give the password as --user NAME:PASSWORD "
+                       "or --password (the word is not shown)")
+        # One line, like every other expected failure; the usage is one --help away.
+        self.exit(EXIT_USAGE, f"etcdstream: error: {message} (see {self.prog} --help)\n")
+
+
+def _words_after_user(argv: Sequence[str]) -> Iterator[str]:
+    """The word following each `--user NAME` without a password: a password typed after a space."""
+    for i, word in enumerate(argv):
+        if word == "--user" and i + 2 < len(argv) and ":" not in argv[i + 1]:
+            yield argv[i + 2]
+        elif word.startswith("--user=") and ":" not in word and i + 1 < len(argv):
+            yield argv[i + 1]
+
+
+def _common_options(defaults: bool) -> argparse.ArgumentParser:
+    """Options every command takes, before or after its name (only the top level sets defaults)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    d = (lambda value: value) if defaults else (lambda value: argparse.SUPPRESS)
+    group = parser.add_argument_group("connection (environment: ETCDSTREAM_ENDPOINTS, ETCDSTREAM_CACERT, ...)")
+    group.add_argument("--endpoints", default=d(None), metavar="HOST:PORT[,...]",
+                       help=f"etcd client URLs, comma separated (default {DEFAULT_ENDPOINTS})")
+    group.add_argument("--cacert", dest="cacert_file", default=d(None), metavar="FILE",
+                       help="verify the server with this CA (TLS)")
+    group.add_argument("--cert", dest="cert_file", default=d(None), metavar="FILE", help="client certificate (mTLS)")
+    group.add_argument("--key", dest="key_file", default=d(None), metavar="FILE",
+                       help="client certificate's key (mTLS)")
+    group.add_argument("--user", default=d(None), metavar="NAME[:PASSWORD]", help="etcd user (and password)")
+    group.add_argument("--password", default=d(None), help="the user's password (else asked for on a terminal)")
+    group.add_argument("--timeout", default=d(None), type=positive_float, metavar="SECONDS",
+                       help=f"per request (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("-w", "--write-out", default=d(None), choices=("simple", "json", "table"),
+                        help="output format (default simple; json lines for watch)")
+    return parser
+
+
+_EPILOG = """\
+exit codes: 0 ok; 1 etcd refused (auth, permission, compacted, key not found)
+or check found the cluster unhealthy; 2 etcd unreachable or timed out;
+64 bad arguments; 130 interrupted (watch exits 0 on Ctrl-C).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `etcdstream` argument parser."""
+    parser = _Parser(prog="etcdstream", parents=[_common_options(True)], epilog=_EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                     description="Check, initialise, read, write, list and watch an etcd v3 cluster.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+    common = [_common_options(False)]
+
+    def command(name: str, run: Callable[..., int], help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=common, help=help_text, description=help_text)
+        sub.set_defaults(run=run)
+        return sub
+
+    sub = command("check", cmd_check, "connect and report versions, members, leader, DB size, alarms and health")
+    sub.add_argument("--min-version", type=min_version_arg, metavar="X.Y.Z",
+                     help="fail when the cluster version is older")
+
+    sub = command("init", cmd_init, "create the directory keys and seed keys that do not exist yet (idempotent)")
+    sub.add_argument("--prefix", required=True, help="the directory to initialise, e.g. /apisix")
+    sub.add_argument("file", nargs="?", metavar="FILE",
+                     help='seed keys: JSON or YAML {"key": value, ...} or {"dirs": [...], "keys": {...}}; '
+                          "keys are relative to --prefix unless they start with /, non-string values are "
+                          "stored as compact JSON")
+    sub.add_argument("--dir", action="append", metavar="NAME",
+                     help=f"a directory key PREFIX/NAME/ to create (repeatable; default APISIX's: "
+                          f"{', '.join(APISIX_DIRS)})")
+    sub.add_argument("--no-dirs", action="store_true", help="create no directory keys, only the seed file's")
+    sub.add_argument("--dir-value", default=DIR_VALUE, metavar="VALUE",
+                     help=f"the value of directory keys (default {DIR_VALUE})")
+
+    sub = command("get", cmd_get, "print a key, or every key under a prefix")
+    sub.add_argument("key", metavar="KEY")
+    sub.add_argument("--prefix", action="store_true", help="every key starting with KEY")
+    sub.add_argument("--rev", type=positive_int, metavar="N", help="as of revision N")
+    sub.add_argument("--page-size", type=positive_int, default=DEFAULT_PAGE_SIZE, metavar="N",
+                     help=f"keys per request with --prefix (default {DEFAULT_PAGE_SIZE})")
+
+    sub = command("put", cmd_put, "write a key")
+    sub.add_argument("key", metavar="KEY")
+    sub.add_argument("value", metavar="VALUE")
+    sub.add_argument("--ttl", type=positive_int, metavar="SECONDS", help="delete the key after this (a new lease)")
+
+    sub = command("del", cmd_del, "delete a key, or every key under a prefix")
+    sub.add_argument("key", metavar="KEY")
+    sub.add_argument("--prefix", action="store_true", help="every key starting with KEY")
+
+    sub = command("ls", cmd_ls, "list the keys under a prefix (read in pages at one revision)")
+    sub.add_argument("prefix", metavar="PREFIX")
+    sub.add_argument("--rev", type=positive_int, metavar="N", help="as of revision N")
+    sub.add_argument("--page-size", type=positive_int, default=DEFAULT_PAGE_SIZE, metavar="N",
+                     help=f"keys per request (default {DEFAULT_PAGE_SIZE})")
+
+    sub = command("watch", cmd_watch, "print changes under a prefix as they happen, until interrupted")
+    sub.add_argument("prefix", metavar="PREFIX")
+    sub.add_argument("--rev", type=positive_int, metavar="N", help="start at revision N (replaying history)")
+    sub.add_argument("--prev-kv", action="store_true", help="include each key's previous value")
+
+    # Parsed by bench/harness.py (main() hands it everything after "bench"); listed here for --help.
+    sub = commands.add_parser("bench", add_help=False, help="start a local etcd and run the benchmarks "
+                              "(from a source checkout; etcdstream bench --help)")
+    sub.add_argument("bench_args", nargs=argparse.REMAINDER)
+    return parser
