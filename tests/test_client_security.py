@@ -215,9 +215,10 @@ def test_reprs_never_show_the_password_or_the_token(run, secret_user, fresh_pref
     async def body(etcd):
         await etcd.put(fresh_prefix + "k", "v")
         client = getattr(etcd, "client", etcd)  # the Client inside the blocking wrapper
-        token = client._core.token
+        core = client._transport.core
+        token = core.token
         assert token and len(token) >= 8
-        shown = [client, client._core, client._core.authenticate_call(), client._core.metadata(Call("/m", b""))]
+        shown = [client, core, core.authenticate_call(), core.metadata(Call("/m", b""))]
         watcher = await etcd.watchdir(fresh_prefix)
         if etcd.kind == "sync":
             mirror = etcdstream.Mirror(client, fresh_prefix)
@@ -227,7 +228,7 @@ def test_reprs_never_show_the_password_or_the_token(run, secret_user, fresh_pref
             assert await mirror.wait_synced(10)
         shown += [watcher, mirror, mirror.snapshot()]
         text = "\n".join(f"{obj!r} {obj!s}" for obj in shown)
-        assert SECRET_USER in repr(client._core)  # the user name may show, only the secrets not
+        assert SECRET_USER in repr(core)  # the user name may show, only the secrets not
         assert_hidden(text, SECRET, token)
         for closed in (watcher.close(), mirror.close()):
             if asyncio.iscoroutine(closed):
@@ -285,7 +286,7 @@ def test_mirror_with_a_wrong_password_never_shows_it(run, secret_user, fresh_pre
 def test_errors_after_login_never_show_the_token(run, secret_user, fresh_prefix, debug_logs):
     async def body(etcd):
         await etcd.put(fresh_prefix + "k", "v")
-        token = getattr(etcd, "client", etcd)._core.token
+        token = getattr(etcd, "client", etcd)._transport.core.token
         errors = [await raised(etcd.get(fresh_prefix + "k", revision=1 << 40))]
         proxy.stall()
         errors.append(await raised(etcd.get(fresh_prefix + "k", timeout=1)))

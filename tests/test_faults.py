@@ -428,7 +428,6 @@ def test_a_write_whose_answer_is_lost_is_not_sent_again(run, make_etcd_server):
 def test_a_failover_leaves_the_other_calls_and_the_watch_stream_going(run, etcd_server, fresh_prefix):
     """One call failing over closes the client's channel under the others: reads in flight are sent again on the
     new channel, and the watch stream moves there, losing nothing (AsyncClient raised CancelledError here)."""
-    from etcdstream._retry import Decision, Step
 
     async def body(etcd):
         client = etcd.client if etcd.kind == "sync" else etcd
@@ -451,7 +450,7 @@ def test_a_failover_leaves_the_other_calls_and_the_watch_stream_going(run, etcd_
         revisions = []
         for i in range(5):
             await asyncio.sleep(0.2)
-            failover = client._apply(Decision(Step.FAILOVER), client._connect())
+            failover = client._transport.failover(client._transport.connect())
             if asyncio.iscoroutine(failover):
                 await failover
             revisions.append((await call("put", fresh_prefix + f"{i}", "v")).revision)

@@ -11,6 +11,7 @@ from unittest import mock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import etcdstream
 from etcdstream import Event, EventBatch, EventType, KeyValue, Snapshot, _mirror
 from etcdstream._mirror import MirrorState, _keep_pending, _MirrorBase
 
@@ -240,11 +241,37 @@ class _Bare(_MirrorBase):
         self._state, self._prefix, self._coalesce = state, prefix, coalesce
 
 
+class _WatchRecorder:
+    """Stands for a client's watch stream: returns the spec watchdir() opens, and the snapshot it continues."""
+
+    def open(self, spec, max_buffered_events, after=None):
+        return spec, after
+
+
+class _OneReadClient:
+    """Stands for a Client: readdir() gives snapshot 41; watchdir() records its arguments, then the client closes."""
+
+    def __init__(self):
+        self.watches = []
+
+    def readdir(self, prefix):
+        return snapshot(41)
+
+    def watchdir(self, prefix, **options):
+        self.watches.append((prefix, options))
+        raise etcdstream.ClientClosed("closed")
+
+
 def test_the_watch_continues_the_snapshot_from_its_revision_plus_one_with_progress():
-    spec = _Bare(MirrorState(), b"/p/", coalesce=False)._watch_spec(snapshot(41))
-    assert (spec.key, spec.range_end, spec.start_revision) == (b"/p/", b"/p0", 42)
+    client = _OneReadClient()
+    _mirror.Mirror(client, "/p/", coalesce=False)._thread.join(10)
+    assert client.watches == [(b"/p/", {"coalesce": False, "after": snapshot(41)})]
+    etcd = etcdstream.Client("127.0.0.1:1")  # no I/O: the watch stream is replaced
+    etcd._watches = _WatchRecorder()
+    spec, after = etcd.watchdir(b"/p/", coalesce=False, after=snapshot(41))
+    assert (spec.key, spec.range_end, spec.start_revision, after) == (b"/p/", b"/p0", 42, snapshot(41))
     assert spec.progress_notify and not spec.prev_kv and not spec.coalesce
-    assert _Bare(MirrorState())._watch_spec(snapshot(1)).coalesce
+    assert etcd.watchdir(b"/p/", after=snapshot(1))[0].start_revision == 2
 
 
 def test_the_mapping_reads_the_copy_and_a_snapshot_is_sorted_and_consistent():

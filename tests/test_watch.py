@@ -333,7 +333,7 @@ def test_an_iterating_consumer_is_handed_the_stream_after_a_read_that_woke_nobod
     with etcdstream.Client(etcd_server.endpoint) as client:
         watcher = client.watchdir(fresh_prefix + "a/")
         other = client.watchdir(fresh_prefix + "b/")
-        stream = client._watch_stream()
+        stream = client._watches
         other_id = other._state.watch_id
         wait_until_true(stream._reading.locked, "the stream thread waits for the next response, holding the stream")
         batches = []

@@ -124,6 +124,13 @@ class ClientCore:
             ("grpc.max_reconnect_backoff_ms", 2000),
         ]
 
+    def open_channel(self, api: Any) -> Any:
+        """A channel to the endpoint in use; api: the grpc module (blocking) or grpc.aio (asyncio)."""
+        credentials = self.channel_credentials()
+        if credentials is None:
+            return api.insecure_channel(self.endpoint.target, options=self.channel_options())
+        return api.secure_channel(self.endpoint.target, credentials, options=self.channel_options())
+
     def channel_credentials(self) -> grpc.ChannelCredentials | None:
         """TLS credentials for the channel, or None for plain http."""
         if not self.tls:
@@ -172,3 +179,4 @@ class ClientCore:
             return "<ClientCore not initialised>"
         user = f" user {self.username}" if self.username is not None else ""
         return f"<ClientCore {self.describe()}{user}{' tls' if self.tls else ''}>"
+

@@ -28,7 +28,6 @@ from ._keys import Key, to_bytes
 from ._results import Snapshot
 from ._types import EventType
 from ._watch import next_pause
-from ._watch_spec import DEFAULT_MAX_BUFFERED_EVENTS, WatchSpec, watch_spec
 from .codec import Event, EventBatch, KeyValue, coalesce
 
 if TYPE_CHECKING:
@@ -95,11 +94,6 @@ class _MirrorBase(Mapping[bytes, KeyValue]):
     _state: MirrorState
     _prefix: bytes
     _coalesce: bool
-
-    def _watch_spec(self, snapshot: Snapshot) -> WatchSpec:
-        # The watch continues the snapshot: from its revision + 1, in its history.
-        return watch_spec(self._prefix, prefix=True, start_revision=snapshot.revision + 1, prev_kv=False,
-                          progress_notify=True, coalesce=self._coalesce)
 
     def __getitem__(self, key: Key) -> KeyValue:
         return self._state.data[to_bytes("key", key)]
@@ -242,9 +236,9 @@ class Mirror(_MirrorBase):
                     if self._closed:
                         return
                 try:
-                    watcher = self._retrying(lambda: self._client._watch_stream().open(
-                        self._watch_spec(snapshot), DEFAULT_MAX_BUFFERED_EVENTS, after=snapshot
-                    ))
+                    # The watch continues the snapshot: from its revision + 1, in its history.
+                    watcher = self._retrying(lambda: self._client.watchdir(self._prefix, coalesce=self._coalesce,
+                                                                           after=snapshot))
                     if watcher is None:
                         return
                     with self._cond:
@@ -370,8 +364,8 @@ class AsyncMirror(_MirrorBase):
                 resync = self._state.synced
                 self._publish(self._state.load(snapshot), resync)
                 try:
-                    self._watcher = watcher = await self._retrying(lambda: self._client._watch_stream().open(
-                        self._watch_spec(snapshot), DEFAULT_MAX_BUFFERED_EVENTS, after=snapshot
+                    self._watcher = watcher = await self._retrying(lambda: self._client.watchdir(
+                        self._prefix, coalesce=self._coalesce, after=snapshot
                     ))
                     async for batch in watcher:
                         self._state.apply(batch)

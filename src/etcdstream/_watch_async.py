@@ -15,7 +15,7 @@ from . import codec
 from ._calls import Call
 from ._errors import AuthFailed, ClientClosed, EtcdError, Timeout
 from ._results import Snapshot
-from ._retry import Decision, Step
+from ._transport_async import cancelled_by_caller
 from ._watch import (
     WATCH_METHOD,
     StreamStep,
@@ -27,7 +27,7 @@ from ._watch_spec import WatchSpec
 from .codec import EventBatch
 
 if TYPE_CHECKING:
-    from ._async import AsyncClient
+    from ._transport_async import AsyncTransport, Connection
 
 _STOP = object()
 _STREAM_CALL = Call(WATCH_METHOD, b"", stream=True)
@@ -88,8 +88,8 @@ class AsyncWatcher:
 class AsyncWatchStream:
     """The one Watch stream of an AsyncClient, reconnected (and resumed) as long as it has watchers."""
 
-    def __init__(self, client: AsyncClient) -> None:
-        self._client = client
+    def __init__(self, transport: AsyncTransport) -> None:
+        self._transport = transport
         self._state = WatchStreamState()
         # Weak: a closed watcher whose consumer never reads again must not stay here.
         self._wakeups: weakref.WeakKeyDictionary[WatcherState, asyncio.Event] = weakref.WeakKeyDictionary()
@@ -113,7 +113,7 @@ class AsyncWatchStream:
         self._flush()
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="etcdstream-watch")
-        timeout = self._client._core.timeout
+        timeout = self._transport.timeout
 
         async def started() -> None:
             while not watcher.has_started():
@@ -124,7 +124,7 @@ class AsyncWatchStream:
             await asyncio.wait_for(started(), timeout)
         except asyncio.TimeoutError:
             self.close_watcher(watcher)
-            raise Timeout(f"etcd at {self._client._core.endpoint} did not create the watch within {timeout:g} s "
+            raise Timeout(f"etcd at {self._transport.endpoint} did not create the watch within {timeout:g} s "
                           "(is etcd reachable? raise the client's timeout=)") from None
         if watcher.error is not None and not watcher.responses:
             raise watcher.error
@@ -132,6 +132,8 @@ class AsyncWatchStream:
 
     def request_progress(self) -> None:
         """Ask etcd for a progress notification on this stream now."""
+        if self._closed:
+            raise ClientClosed("the client is closed (make a new one)")
         if self._requests is not None:
             self._requests.put_nowait(codec.encode_watch_progress())
 
@@ -202,15 +204,15 @@ class AsyncWatchStream:
                 await self._pause(pause)
             connection = None
             try:
-                connection = self._client._connect()
-                await self._authenticate()
+                connection = self._transport.connect()
+                await self._transport.authenticate(_STREAM_CALL)
                 await self._read(connection)
                 pause = 0.0  # etcd ended the stream: reconnect at once
             except grpc.RpcError as e:
                 if self._closed:
                     return
-                step, error = stream_failure(e.code(), e.details(), self._client._core.endpoint,
-                                             len(self._client._core.endpoints) > 1)
+                step, error = stream_failure(e.code(), e.details(), self._transport.endpoint,
+                                             self._transport.can_fail_over)
                 if not await self._recover(step, error, connection):
                     return
                 pause = self._state.pause_after(pause)
@@ -219,7 +221,7 @@ class AsyncWatchStream:
                     raise
                 pause = self._state.pause_after(pause)  # the channel was closed by a failover: the next one
             except grpc.aio.UsageError:  # "Channel is closed": a unary call's failover closed it first
-                if self._closed or connection is None or connection.generation == self._client._core.generation:
+                if self._closed or connection is None or not self._transport.replaced(connection):
                     raise
                 pause = self._state.pause_after(pause)
             except ClientClosed:
@@ -234,7 +236,7 @@ class AsyncWatchStream:
         """Wait pause seconds before reconnecting, or less: until the channel connects again after failed
         attempts (a call made during grpc's own reconnect backoff fails at once: the backoffs would add up)."""
         try:
-            channel = self._client._connect().channel
+            channel = self._transport.connect().channel
         except ClientClosed:
             return
 
@@ -252,12 +254,7 @@ class AsyncWatchStream:
         except (asyncio.TimeoutError, grpc.aio.UsageError):  # waited it out, or a failover closed the channel
             pass
 
-    async def _authenticate(self) -> None:
-        core = self._client._core
-        if core.needs_authentication(_STREAM_CALL):
-            core.accept_token(await self._client._invoke(core.authenticate_call()))
-
-    async def _read(self, connection: Any) -> None:
+    async def _read(self, connection: Connection) -> None:
         requests: asyncio.Queue[object] = asyncio.Queue()
 
         async def request_stream() -> AsyncIterator[object]:
@@ -268,14 +265,14 @@ class AsyncWatchStream:
         self._requests = requests
         self._flush()
         method = connection.channel.stream_stream(WATCH_METHOD)
-        self._call = call = method(request_stream(), metadata=self._client._core.metadata(_STREAM_CALL))
+        self._call = call = method(request_stream(), metadata=self._transport.metadata(_STREAM_CALL))
         try:
             async for raw in call:
                 resp = codec.decode_watch_response(raw)
                 self._wake(self._state.on_response(resp))
                 self._flush()
                 if self._state.reauth_needed:
-                    self._client._core.token = None
+                    self._transport.forget_token()
                     return
                 if self._state.protocol_error is not None:
                     raise self._state.protocol_error  # a new stream, after a pause
@@ -285,27 +282,17 @@ class AsyncWatchStream:
             if self._requests is requests:
                 self._requests = None
 
-    async def _recover(self, step: StreamStep, error: EtcdError, connection: Any) -> bool:
+    async def _recover(self, step: StreamStep, error: EtcdError, connection: Connection | None) -> bool:
         """Act on a broken stream; False when the watchers must end."""
         if step is StreamStep.FAIL:
             self._fail(error)
             return False
         if step is StreamStep.REAUTHENTICATE:
-            self._client._core.token = None
+            self._transport.forget_token()
         elif step is StreamStep.FAILOVER and connection is not None:
-            await self._client._apply(Decision(Step.FAILOVER), connection)
+            await self._transport.failover(connection)
         return True
 
     def _fail(self, error: EtcdError) -> None:
         self._wake(self._state.fail_all(error))
         self._task = None
-
-
-def cancelled_by_caller() -> bool:
-    """Whether the running task itself was cancelled, as opposed to a call of a channel closed under it.
-
-    Python 3.10 cannot tell: it answers True there, so the cancellation goes on.
-    """
-    task = asyncio.current_task()
-    cancelling = getattr(task, "cancelling", None)
-    return cancelling is None or cancelling() > 0

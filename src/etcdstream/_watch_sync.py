@@ -14,7 +14,6 @@ from . import codec
 from ._calls import Call
 from ._errors import AuthFailed, ClientClosed, DecodeError, EtcdError, Timeout
 from ._results import Snapshot
-from ._retry import Decision, Step
 from ._watch import (
     WATCH_METHOD,
     StreamStep,
@@ -27,7 +26,7 @@ from ._watch_spec import WatchSpec
 from .codec import EventBatch
 
 if TYPE_CHECKING:
-    from ._sync import Client
+    from ._transport_sync import Connection, Transport
 
 _STOP = object()
 _STREAM_CALL = Call(WATCH_METHOD, b"", stream=True)
@@ -84,8 +83,8 @@ class Watcher:
 class WatchStream:
     """The one Watch stream of a Client, reconnected (and resumed) as long as it has watchers."""
 
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
         self._state = WatchStreamState()
         lock = threading.RLock()
         self._cond = threading.Condition(lock)  # consumers wait on it
@@ -109,7 +108,7 @@ class WatchStream:
         after: the snapshot this watch continues (its history must be the snapshot's).
         """
         watcher = WatcherState(spec, max_buffered_events, after)
-        timeout = self._client._core.timeout
+        timeout = self._transport.timeout
         with self._cond:
             if self._closed:
                 raise ClientClosed("the client is closed (make a new one)")
@@ -122,7 +121,7 @@ class WatchStream:
             if not self._cond.wait_for(watcher.has_started, timeout):
                 self._state.remove(watcher)
                 self._flush()
-                raise Timeout(f"etcd at {self._client._core.endpoint} did not create the watch within {timeout:g} s "
+                raise Timeout(f"etcd at {self._transport.endpoint} did not create the watch within {timeout:g} s "
                               "(is etcd reachable? raise the client's timeout=)")
             if watcher.error is not None and not watcher.responses:
                 raise watcher.error
@@ -131,6 +130,8 @@ class WatchStream:
     def request_progress(self) -> None:
         """Ask etcd for a progress notification on this stream now."""
         with self._cond:
+            if self._closed:
+                raise ClientClosed("the client is closed (make a new one)")
             if self._requests is not None:
                 self._requests.put(codec.encode_watch_progress())
 
@@ -216,20 +217,20 @@ class WatchStream:
             if self._paused_until_closed(pause):
                 return
             try:
-                connection = self._client._connect()
-                self._authenticate()
+                connection = self._transport.connect()
+                self._transport.authenticate(_STREAM_CALL)
                 self._read(connection)
                 pause = 0.0  # etcd ended the stream: reconnect at once
             except grpc.RpcError as e:
                 if self._closed:
                     return
-                step, error = stream_failure(e.code(), e.details(), self._client._core.endpoint,
-                                             len(self._client._core.endpoints) > 1)
+                step, error = stream_failure(e.code(), e.details(), self._transport.endpoint,
+                                             self._transport.can_fail_over)
                 if not self._recover(step, error, connection):
                     return
                 pause = self._state.pause_after(pause)
             except ValueError:  # grpc's "Channel closed!": a unary call's failover closed it first
-                if self._closed or connection.generation == self._client._core.generation:
+                if self._closed or not self._transport.replaced(connection):
                     raise
                 pause = self._state.pause_after(pause)
             except ClientClosed:
@@ -251,7 +252,7 @@ class WatchStream:
         if not pause:
             return self._closed
         try:
-            channel = self._client._connect().channel
+            channel = self._transport.connect().channel
         except ClientClosed:
             return True
         states: list[grpc.ChannelConnectivity] = []
@@ -272,14 +273,9 @@ class WatchStream:
         finally:
             channel.unsubscribe(on_change)
 
-    def _authenticate(self) -> None:
-        core = self._client._core
-        if core.needs_authentication(_STREAM_CALL):
-            core.accept_token(self._client._invoke(core.authenticate_call()))
-
-    def _read(self, connection: object) -> None:
+    def _read(self, connection: Connection) -> None:
         requests: queue.SimpleQueue[object] = queue.SimpleQueue()
-        method = connection.channel.stream_stream(WATCH_METHOD)  # type: ignore[attr-defined]
+        method = connection.channel.stream_stream(WATCH_METHOD)
         with self._cond:
             if self._closed:
                 return
@@ -288,7 +284,7 @@ class WatchStream:
             self._flush()
             self._broken = None
             self._responses = responses = method(iter(requests.get, _STOP),
-                                                 metadata=self._client._core.metadata(_STREAM_CALL))
+                                                 metadata=self._transport.metadata(_STREAM_CALL))
             self._cond.notify_all()  # consumers waiting in next() may read the new stream
         try:
             step_aside = _STEP_ASIDE
@@ -335,7 +331,7 @@ class WatchStream:
             woken = self._state.on_response(resp)
             self._flush()
             if self._state.reauth_needed:
-                self._client._core.token = None
+                self._transport.forget_token()
                 self._broken = StopIteration()  # a new stream, with a new token
             elif self._state.protocol_error is not None:
                 self._broken = self._state.protocol_error  # a new stream, after a pause
@@ -345,15 +341,15 @@ class WatchStream:
             if woken:
                 self._cond.notify_all()
 
-    def _recover(self, step: StreamStep, error: EtcdError, connection: object) -> bool:
+    def _recover(self, step: StreamStep, error: EtcdError, connection: Connection) -> bool:
         """Act on a broken stream; False when the watchers must end."""
         if step is StreamStep.FAIL:
             self._fail(error)
             return False
         if step is StreamStep.REAUTHENTICATE:
-            self._client._core.token = None
+            self._transport.forget_token()
         elif step is StreamStep.FAILOVER:
-            self._client._apply(Decision(Step.FAILOVER), connection)  # type: ignore[arg-type]
+            self._transport.failover(connection)
         return True
 
     def _fail(self, error: EtcdError) -> None:

@@ -45,7 +45,7 @@ def cmd_get(client: Client, args: argparse.Namespace, out: Output) -> int:
         kvs, revision = snapshot.kvs, snapshot.revision
     else:
         # One Range rather than Client.get: `-w json` reports the response's revision too.
-        page = client._run(_range_once(key, args.rev or 0, None))
+        page = client._transport.run(_range_once(key, args.rev or 0, None))
         kvs, revision = page.kvs, page.revision
         if not kvs:
             raise CommandFailed(f"key not found: {args.key}")

@@ -1,0 +1,192 @@
+"""Transport: what Client and its watch stream send calls through, with grpcio's blocking API.
+
+It owns the ClientCore, the channel, failover, the retry loop, the auth token and
+the lease keepalive threads; the asyncio twin is _transport_async.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, TypeVar
+
+import grpc
+
+from . import _lease_ops
+from ._calls import Call, Operation
+from ._core import ClientCore
+from ._errors import ClientClosed, EtcdError, LeaseNotFound
+from ._http import fetch_version
+from ._results import Lease, Version
+from ._retry import Decision, RetryPolicy, Step
+from ._transport import TransportBase
+
+__all__ = ["Connection", "Transport"]
+
+T = TypeVar("T")
+
+
+class Connection:
+    """A channel to one endpoint, its method callables, and the failover generation it belongs to."""
+
+    def __init__(self, core: ClientCore) -> None:
+        self.channel = core.open_channel(grpc)
+        self.generation = core.generation
+        #: a call succeeded on it (so its TLS handshake, if any, completed)
+        self.answered = False
+        self.unary: dict[str, Any] = {}
+        self.stream: dict[str, Any] = {}
+
+    def send(self, call: Call, timeout: float, metadata: Any) -> bytes:
+        """Send one call and return the response's bytes (the first message of a stream call)."""
+        if not call.stream:
+            method = self.unary.get(call.method)
+            if method is None:
+                # No (de)serializers: grpc hands us raw bytes and the codec decodes them.
+                method = self.unary[call.method] = self.channel.unary_unary(call.method)
+            return method(call.request, timeout=timeout, metadata=metadata)
+        method = self.stream.get(call.method)
+        if method is None:
+            method = self.stream[call.method] = self.channel.stream_stream(call.method)
+        responses = method(iter((call.request,)), timeout=timeout, metadata=metadata)
+        try:
+            for response in responses:
+                return response
+        finally:
+            responses.cancel()
+        raise EtcdError(f"etcd ended the {call.method} stream without an answer (retry)")
+
+
+class _LeaseKeeper(threading.Thread):
+    """Refreshes one lease every ttl/3 seconds until stopped, the lease is gone or the client closes."""
+
+    def __init__(self, transport: Transport, lease: Lease) -> None:
+        super().__init__(name=f"etcdstream-lease-{lease.id:x}", daemon=True)
+        self.transport = transport
+        self.lease = lease
+        self.interval = max(lease.ttl / 3, 0.1)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                self.transport.run(_lease_ops.keep_alive_once(self.lease, timeout=self.interval))
+            except (LeaseNotFound, ClientClosed):
+                return
+            except EtcdError:
+                continue  # etcd unreachable for now: the next round (or failover) may work
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self is not threading.current_thread():
+            self.join()
+
+
+class Transport(TransportBase):
+    """One channel at a time to one of the endpoints, failing over to the next; calls sent with the retry policy.
+
+    Safe to share between threads. The channel opens on the first call.
+    """
+
+    def __init__(self, core: ClientCore) -> None:
+        super().__init__(core)
+        self._lock = threading.RLock()
+        self._keepers: dict[int, _LeaseKeeper] = {}
+
+    def connect(self) -> Connection:
+        """The connection in use, opened if needed; ClientClosed after close()."""
+        with self._lock:
+            if self._closed:
+                raise ClientClosed("the client is closed (make a new one)")
+            if self._connection is None:
+                self._connection = Connection(self.core)
+            return self._connection
+
+    def authenticate(self, call: Call) -> None:
+        """Fetch a token first if call needs one (and there is none)."""
+        if self.core.needs_authentication(call):
+            self.core.accept_token(self.invoke(self.core.authenticate_call()))
+
+    def failover(self, connection: Connection) -> None:
+        """Move to the next endpoint, unless a failover already replaced connection."""
+        self._apply(Decision(Step.FAILOVER), connection)
+
+    def _apply(self, decision: Decision, connection: Connection) -> None:
+        if decision.delay:
+            time.sleep(decision.delay)
+        with self._lock:
+            if self._take_step(decision, connection):
+                connection.channel.close()
+
+    def invoke(self, call: Call) -> bytes:
+        """Send one call with the retry policy: re-authenticate, fail over, wait out elections."""
+        policy = RetryPolicy(self.core, call)
+        while True:
+            connection = self.connect()
+            try:
+                self.authenticate(call)
+                response = connection.send(call, policy.remaining(), self.core.metadata(call))
+                connection.answered = True
+                return response
+            except grpc.RpcError as e:
+                code, details = e.code(), e.details()
+            except ValueError:  # grpc's "Cannot invoke RPC: Channel closed!"
+                if self._closed:
+                    raise ClientClosed("the client was closed during the call") from None
+                if not self.replaced(connection):
+                    raise
+                continue  # another call's failover closed the channel before this call went out
+            if self._closed:
+                raise ClientClosed("the client was closed during the call")
+            # Decided outside the handler: the error raised then has no grpc error as __context__,
+            # whose traceback holds the request (Authenticate's: the password) and the token.
+            decision = policy.decide(code, details, answered=connection.answered, replaced=self.replaced(connection))
+            self._apply(decision, connection)
+            if decision.error is not None:
+                raise decision.error
+
+    def run(self, op: Operation[T]) -> T:
+        """Drive an operation of _kv_ops, _lease_ops or _cluster_ops to its result."""
+        try:
+            call = next(op)
+            while True:
+                call = op.send(self.invoke(call))
+        except StopIteration as done:
+            return done.value
+        finally:
+            op.close()
+
+    def fetch_version(self, timeout: float | None) -> Version:
+        """etcd's /version of the endpoint in use (over HTTP)."""
+        self.connect()  # raises ClientClosed after close()
+        return fetch_version(self.core, timeout)
+
+    # --- lease keepers ---
+
+    def keep_alive(self, lease: Lease) -> None:
+        """Refresh lease every ttl/3 seconds in a thread until stop_keep_alive(), close() or it expires."""
+        with self._lock:
+            if self._closed:
+                raise ClientClosed("the client is closed (make a new one)")
+            if lease.id not in self._keepers or not self._keepers[lease.id].is_alive():
+                keeper = self._keepers[lease.id] = _LeaseKeeper(self, lease)
+                keeper.start()
+
+    def stop_keep_alive(self, lease_id: int) -> None:
+        """Stop refreshing the lease (if a thread does)."""
+        with self._lock:
+            keeper = self._keepers.pop(lease_id, None)
+        if keeper is not None:
+            keeper.stop()
+
+    def close(self) -> None:
+        """Stop the lease keepers and close the channel. Idempotent."""
+        with self._lock:
+            self._closed = True
+            keepers = list(self._keepers.values())
+            self._keepers.clear()
+            connection, self._connection = self._connection, None
+        for keeper in keepers:
+            keeper.stop()
+        if connection is not None:
+            connection.channel.close()
