@@ -426,8 +426,9 @@ def test_a_write_whose_answer_is_lost_is_not_sent_again(run, make_etcd_server):
 
 
 def test_a_failover_leaves_the_other_calls_and_the_watch_stream_going(run, etcd_server, fresh_prefix):
-    """One call failing over closes the client's channel under the others: reads in flight are sent again on the
-    new channel, and the watch stream moves there, losing nothing (AsyncClient raised CancelledError here)."""
+    """One call failing over replaces the client's channel under the others: calls in flight get the call timeout
+    to finish on the old one (reads cut off then are sent again on the new channel), and the watch stream moves
+    there, losing nothing (AsyncClient raised CancelledError here)."""
 
     async def body(etcd):
         client = etcd.client if etcd.kind == "sync" else etcd

@@ -92,6 +92,8 @@ class Transport(TransportBase):
         super().__init__(core)
         self._lock = threading.RLock()
         self._keepers: dict[int, _LeaseKeeper] = {}
+        # Channels left by a failover, each with the timer that closes it once its grace runs out.
+        self._retiring: dict[Connection, threading.Timer] = {}
 
     def connect(self) -> Connection:
         """The connection in use, opened if needed; ClientClosed after close()."""
@@ -116,7 +118,16 @@ class Transport(TransportBase):
             time.sleep(decision.delay)
         with self._lock:
             if self._take_step(decision, connection):
-                connection.channel.close()
+                # Calls still running on the old channel get the call timeout to finish (closing
+                # cancels them); the watch stream then moves to the new one.
+                timer = self._retiring[connection] = threading.Timer(self.core.timeout, self._retire, (connection,))
+                timer.name, timer.daemon = "etcdstream-retire", True
+                timer.start()
+
+    def _retire(self, connection: Connection) -> None:
+        with self._lock:
+            self._retiring.pop(connection, None)
+        connection.channel.close()
 
     def invoke(self, call: Call) -> bytes:
         """Send one call with the retry policy: re-authenticate, fail over, wait out elections."""
@@ -135,7 +146,7 @@ class Transport(TransportBase):
                     raise ClientClosed("the client was closed during the call") from None
                 if not self.replaced(connection):
                     raise
-                continue  # another call's failover closed the channel before this call went out
+                continue  # the old channel's grace ran out before this call went out
             if self._closed:
                 raise ClientClosed("the client was closed during the call")
             # Decided outside the handler: the error raised then has no grpc error as __context__,
@@ -180,13 +191,19 @@ class Transport(TransportBase):
             keeper.stop()
 
     def close(self) -> None:
-        """Stop the lease keepers and close the channel. Idempotent."""
+        """Stop the lease keepers and close the channels. Idempotent."""
         with self._lock:
             self._closed = True
             keepers = list(self._keepers.values())
             self._keepers.clear()
             connection, self._connection = self._connection, None
+            retiring, self._retiring = self._retiring, {}
         for keeper in keepers:
             keeper.stop()
         if connection is not None:
             connection.channel.close()
+        for old, timer in retiring.items():
+            timer.cancel()  # stop waiting out the grace...
+            old.channel.close()  # ...and close it now
+            if timer is not threading.current_thread():
+                timer.join()
