@@ -98,7 +98,7 @@ cdef int decode_header(Reader* r, Header* header) except -1:
     return 0
 
 
-cdef int decode_key_value(Reader* r, KVSpan* kv) except -1:
+cdef inline int decode_key_value(Reader* r, KVSpan* kv) except -1:
     cdef Py_ssize_t tag_pos
     cdef Py_ssize_t length
     cdef uint32_t tag
@@ -133,18 +133,18 @@ cdef int decode_key_value(Reader* r, KVSpan* kv) except -1:
     return 0
 
 
-cdef KeyValue make_key_value(KVSpan* span):
+cdef inline KeyValue make_key_value(KVSpan* span):
     cdef KeyValue kv = KeyValue.__new__(KeyValue)
-    set_field(&kv._key, span_bytes(span.key, span.key_len))
-    set_field(&kv._value, span_bytes(span.value, span.value_len))
-    set_field(&kv._mod_revision, span.mod_revision)
+    kv._key = span_bytes(span.key, span.key_len)
+    kv._value = span_bytes(span.value, span.value_len)
+    kv._mod_revision = span.mod_revision
     kv.create_revision = span.create_revision
     kv.version = span.version
     kv.lease = span.lease
     return kv
 
 
-cdef Event decode_event(Reader* r):
+cdef inline Event decode_event(Reader* r):
     cdef Py_ssize_t tag_pos
     cdef Py_ssize_t length
     cdef uint32_t tag
@@ -155,18 +155,21 @@ cdef Event decode_event(Reader* r):
     cdef bint has_prev_kv = False
     cdef Reader sub
     clear_span(&kv)
-    clear_span(&prev_kv)
     while r.pos < r.end:
         tag_pos = r.pos
         read_tag(r, &tag)
-        if tag == TAG_EVENT_KV or tag == TAG_EVENT_PREV_KV:
+        if tag == TAG_EVENT_KV:
             read_length(r, &length)
             sub = sub_reader(r, length)
-            if tag == TAG_EVENT_KV:
-                decode_key_value(&sub, &kv)
-            else:
+            decode_key_value(&sub, &kv)
+            r.pos += length
+        elif tag == TAG_EVENT_PREV_KV:
+            read_length(r, &length)
+            sub = sub_reader(r, length)
+            if not has_prev_kv:
                 has_prev_kv = True
-                decode_key_value(&sub, &prev_kv)
+                clear_span(&prev_kv)
+            decode_key_value(&sub, &prev_kv)
             r.pos += length
         elif tag == TAG_EVENT_TYPE:
             read_varint(r, &value)
@@ -174,18 +177,19 @@ cdef Event decode_event(Reader* r):
         else:
             unexpected_field(r, tag_pos, tag, 0b1100, 0b10)
     cdef Event event = Event.__new__(Event)
-    set_field(&event._type, event_type(type_value))
-    set_field(&event._key, span_bytes(kv.key, kv.key_len))
-    set_field(&event._value, span_bytes(kv.value, kv.value_len))
-    set_field(&event._mod_revision, kv.mod_revision)
-    set_field(&event._prev_kv, make_key_value(&prev_kv) if has_prev_kv else None)
+    event._type = event_type(type_value)
+    event._key = span_bytes(kv.key, kv.key_len)
+    event._value = span_bytes(kv.value, kv.value_len)
+    event._mod_revision = kv.mod_revision
+    if has_prev_kv:  # else it stays None
+        event._prev_kv = make_key_value(&prev_kv)
     event._create_revision = kv.create_revision
     event._version = kv.version
     event._lease = kv.lease
     return event
 
 
-cdef inline Reader whole_reader(bytes data):
+cdef inline Reader whole_reader(bytes data) noexcept:
     cdef Reader r
     r.buf = <const unsigned char*>PyBytes_AS_STRING(data)
     r.pos = 0

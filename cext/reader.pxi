@@ -19,7 +19,7 @@ cdef struct Reader:
     Py_ssize_t size  # of the whole data, to tell "past the data" from "past its message"
 
 
-cdef inline Reader sub_reader(Reader* r, Py_ssize_t length):
+cdef inline Reader sub_reader(Reader* r, Py_ssize_t length) noexcept:
     cdef Reader sub
     sub.buf = r.buf
     sub.pos = r.pos
@@ -53,8 +53,8 @@ cdef int read_long_varint(Reader* r, uint64_t* out) except -1:
     return decode_error("truncated varint", start)
 
 
-cdef inline int read_varint(Reader* r, uint64_t* out) except -1:
-    # Varints that end before the message does are read inline; the rest
+cdef int read_varint_slow(Reader* r, uint64_t* out) except -1:
+    # Varints that end before the message does are read here; the rest
     # (truncated or over-long ones included) take the careful path.
     cdef Py_ssize_t pos = r.pos
     cdef Py_ssize_t stop = pos + 10
@@ -75,11 +75,32 @@ cdef inline int read_varint(Reader* r, uint64_t* out) except -1:
     return read_long_varint(r, out)
 
 
+cdef inline int read_varint(Reader* r, uint64_t* out) except -1:
+    # Most varints on the hot path are tags, lengths and small numbers of one or
+    # two bytes: they are read inline, the rest in a call.
+    cdef Py_ssize_t pos = r.pos
+    cdef uint64_t first
+    cdef uint64_t second
+    if pos < r.end:
+        first = r.buf[pos]
+        if first < 0x80:
+            out[0] = first
+            r.pos = pos + 1
+            return 0
+        if pos + 1 < r.end:
+            second = r.buf[pos + 1]
+            if second < 0x80:
+                out[0] = (first & 0x7F) | (second << 7)
+                r.pos = pos + 2
+                return 0
+    return read_varint_slow(r, out)
+
+
 cdef int invalid_tag(Py_ssize_t start, uint64_t value) except -1:
     return decode_error(f"invalid field tag {value}", start)
 
 
-cdef inline int read_tag(Reader* r, uint32_t* tag) except -1:
+cdef int read_tag_slow(Reader* r, uint32_t* tag) except -1:
     cdef Py_ssize_t start = r.pos
     cdef uint64_t value
     read_varint(r, &value)
@@ -87,6 +108,18 @@ cdef inline int read_tag(Reader* r, uint32_t* tag) except -1:
         return invalid_tag(start, value)
     tag[0] = <uint32_t>value
     return 0
+
+
+cdef inline int read_tag(Reader* r, uint32_t* tag) except -1:
+    # The tags of every known field fit in one byte.
+    cdef uint32_t first
+    if r.pos < r.end:
+        first = r.buf[r.pos]
+        if 8 <= first < 0x80:
+            tag[0] = first
+            r.pos += 1
+            return 0
+    return read_tag_slow(r, tag)
 
 
 cdef int length_past_end(Reader* r, Py_ssize_t start, uint64_t value) except -1:
