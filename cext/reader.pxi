@@ -28,6 +28,8 @@ cdef extern from *:
     static inline Py_ssize_t __pyx_f_10etcdstream_6_codec_length_at(unsigned char const *, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t *) ETCDSTREAM_INLINE;
     struct __pyx_t_10etcdstream_6_codec_KVSpan;
     static inline Py_ssize_t __pyx_f_10etcdstream_6_codec_decode_key_value(unsigned char const *, Py_ssize_t, Py_ssize_t, Py_ssize_t, struct __pyx_t_10etcdstream_6_codec_KVSpan *) ETCDSTREAM_INLINE;
+    struct __pyx_obj_10etcdstream_6_codec_Event;
+    static inline struct __pyx_obj_10etcdstream_6_codec_Event *__pyx_f_10etcdstream_6_codec_decode_event(unsigned char const *, Py_ssize_t, Py_ssize_t, Py_ssize_t) ETCDSTREAM_INLINE;
     """
 
 
