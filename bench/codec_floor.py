@@ -196,7 +196,7 @@ def count_instructions(args) -> None:
                 os.replace(out, out_kept)
                 out = out_kept
             with open(out) as f:
-                total = int(re.search(r"^summary: (\d+)", f.read(), re.M).group(1))
+                total = int(re.search(r"^summary: (\d+)", f.read(), re.MULTILINE).group(1))
             items = {"watch": WATCH_RESPONSES * EVENTS_PER_RESPONSE, "range": RANGE_KEYS}[name.split()[0]]
             per_item[name] = total / (args.passes * items)
             print(f"  {name}: {per_item[name]:.0f} instructions/item", file=sys.stderr)
@@ -208,7 +208,7 @@ def child(args) -> None:
     import _codec_floor as floor
 
     watch, page = load_corpus(args.corpus)
-    items, run = variants(watch, page, args.baseline)[args.name]
+    _, run = variants(watch, page, args.baseline)[args.name]
     run()
     run()
     floor.measured(run, args.passes)
