@@ -173,7 +173,8 @@ def _variant(bench: dict) -> str:
     param = bench.get("param")
     if base in ("test_watch_1000_events", "test_range_page_10000_keys"):
         return {"cython": "etcdstream compiled", "python": "etcdstream pure Python", "protobuf-upb": "protobuf (upb)",
-                "cython-via-kv": "etcdstream compiled, via .kv"}.get(param, param)
+                "cython-via-kv": "etcdstream compiled, via .kv",
+                "floor": "floor: the same objects, no parsing"}.get(param, param)
     return label
 
 
@@ -206,6 +207,9 @@ def build_rows(results: dict) -> list[dict]:
                     ratio = f"{row['ratio']:.2f}x speed"
             row["ratio_text"] = ratio if bench is not baseline else "baseline"
             notes = []
+            floor = next((b for b in benches if b.get("param") == "floor"), None)
+            if floor is not None and bench is not floor:
+                notes.append(f"{median / floor['stats']['median']:.2f}x floor")
             if "peak_bytes_per_key" in info:
                 notes.append(f"peak {info['peak_bytes_per_key']:,.0f} B/key")
             if "events_per_s" in info:

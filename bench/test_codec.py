@@ -2,7 +2,10 @@
 
 Every variant decodes the same bytes and reads type, key, value and
 mod_revision of every event (key and value of every key for range pages).
-Run: pytest bench/test_codec.py  (bench/conftest.py prints ratios to protobuf).
+The "floor" variant makes the same objects from precomputed offsets without
+parsing (bench/_codec_floor.pyx; build it with `python bench/build_floor.py`):
+no decoder can do less.
+Run: pytest bench/test_codec.py  (bench/conftest.py prints ratios to the floor and to protobuf).
 """
 
 import pytest
@@ -17,10 +20,15 @@ EVENTS = 10 * 1000
 
 compiled = pytest.importorskip("etcdstream._codec") if live_codec.IMPLEMENTATION == "cython" else None
 
+try:
+    import _codec_floor as floor
+except ImportError:  # not built: bench/conftest.py says how
+    floor = None
 
-def read_events_etcdstream(decode):
+
+def read_events_etcdstream(decode, inputs=WATCH_CORPUS):
     def run():
-        for data in WATCH_CORPUS:
+        for data in inputs:
             for event in decode(data).events:
                 event.type, event.key, event.value, event.mod_revision
 
@@ -52,6 +60,8 @@ WATCH_VARIANTS = {
 if compiled is not None:
     WATCH_VARIANTS["cython"] = read_events_etcdstream(compiled.decode_watch_response)
     WATCH_VARIANTS["cython-via-kv"] = read_events_etcdstream_kv(compiled.decode_watch_response)
+if floor is not None:
+    WATCH_VARIANTS["floor"] = read_events_etcdstream(floor.build_watch, [floor.watch_offsets(data) for data in WATCH_CORPUS])
 
 
 @pytest.mark.parametrize("variant", list(WATCH_VARIANTS))
@@ -63,9 +73,9 @@ def test_watch_1000_events(benchmark, variant):
     benchmark(run)
 
 
-def read_page_etcdstream(decode):
+def read_page_etcdstream(decode, page=RANGE_PAGE):
     def run():
-        for kv in decode(RANGE_PAGE).kvs:
+        for kv in decode(page).kvs:
             kv.key, kv.value, kv.mod_revision
 
     return run
@@ -82,6 +92,8 @@ RANGE_VARIANTS = {
 }
 if compiled is not None:
     RANGE_VARIANTS["cython"] = read_page_etcdstream(compiled.decode_range_response)
+if floor is not None:
+    RANGE_VARIANTS["floor"] = read_page_etcdstream(floor.build_range, floor.range_offsets(RANGE_PAGE))
 
 
 @pytest.mark.parametrize("variant", list(RANGE_VARIANTS))

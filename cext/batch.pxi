@@ -50,7 +50,7 @@ def batch_events(responses):
             raise TypeError(f"batch_events takes WatchResponse objects, got {type(item).__name__}")
         resp = <WatchResponse>item
         if PyList_GET_SIZE(resp.events):
-            seen = get_field((<Event>PyList_GET_ITEM(resp.events, PyList_GET_SIZE(resp.events) - 1))._mod_revision)
+            seen = (<Event>PyList_GET_ITEM(resp.events, PyList_GET_SIZE(resp.events) - 1))._mod_revision
         elif resp.created or resp.canceled:
             continue
         else:
@@ -71,7 +71,7 @@ def coalesce(EventBatch batch not None):
     cdef Event event
     for i in range(PyList_GET_SIZE(events) - 1, -1, -1):
         event = <Event>PyList_GET_ITEM(events, i)
-        key = <object>event._key
+        key = event._key
         if not PySet_Contains(seen, key):
             PySet_Add(seen, key)
             kept.append(event)
@@ -102,7 +102,7 @@ def event_outside_range(WatchResponse resp not None, bytes key not None, bytes r
     cdef bint to_the_end = end_size == 1 and PyBytes_AS_STRING(range_end)[0] == 0
     cdef PyObject* event_key
     for i in range(PyList_GET_SIZE(events)):
-        event_key = (<Event>PyList_GET_ITEM(events, i))._key
+        event_key = <PyObject*>(<Event>PyList_GET_ITEM(events, i))._key
         if end_size == 0:
             if compare_keys(event_key, key) != 0:
                 return <Event>PyList_GET_ITEM(events, i)

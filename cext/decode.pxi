@@ -77,6 +77,28 @@ cdef int unexpected_field(Reader* r, Py_ssize_t tag_pos, uint32_t tag, uint32_t 
     return skip_field(r, tag_pos, tag, 0)
 
 
+cdef Py_ssize_t unexpected_field_at(const unsigned char* buf, Py_ssize_t pos, Py_ssize_t end, Py_ssize_t size,
+                                    Py_ssize_t tag_pos, uint32_t tag, uint32_t length_fields, uint32_t varint_fields) except -1:
+    """unexpected_field for the position-passing loops: returns the position after the field."""
+    cdef Reader r
+    r.buf = buf
+    r.pos = pos
+    r.end = end
+    r.size = size
+    unexpected_field(&r, tag_pos, tag, length_fields, varint_fields)
+    return r.pos
+
+
+cdef Py_ssize_t decode_header_at(const unsigned char* buf, Py_ssize_t pos, Py_ssize_t end, Py_ssize_t size, Header* header) except -1:
+    cdef Reader r
+    r.buf = buf
+    r.pos = pos
+    r.end = end
+    r.size = size
+    decode_header(&r, header)
+    return end
+
+
 cdef int decode_header(Reader* r, Header* header) except -1:
     cdef Py_ssize_t tag_pos
     cdef uint32_t tag
@@ -98,152 +120,173 @@ cdef int decode_header(Reader* r, Header* header) except -1:
     return 0
 
 
-cdef int decode_key_value(Reader* r, KVSpan* kv) except -1:
+cdef inline Py_ssize_t decode_key_value(const unsigned char* buf, Py_ssize_t pos, Py_ssize_t end, Py_ssize_t size, KVSpan* kv) except -1:
+    """Read the KeyValue in buf[pos:end] into kv; return end."""
     cdef Py_ssize_t tag_pos
-    cdef Py_ssize_t length
+    cdef Py_ssize_t length = 0
     cdef uint32_t tag
     cdef uint64_t value
-    while r.pos < r.end:
-        tag_pos = r.pos
-        read_tag(r, &tag)
+    # etcd writes the fields in field-number order, each once: read that order
+    # straight through, then whatever is left (fields out of order, repeated or
+    # unknown) in the general loop. Either way each field is read where it lies.
+    if pos < end and buf[pos] == TAG_KV_KEY:
+        pos = length_at(buf, pos + 1, end, size, &length)
+        kv.key = buf + pos
+        kv.key_len = length
+        pos += length
+    if pos < end and buf[pos] == TAG_KV_CREATE_REVISION:
+        pos = varint_at(buf, pos + 1, end, &value)
+        kv.create_revision = <int64_t>value
+    if pos < end and buf[pos] == TAG_KV_MOD_REVISION:
+        pos = varint_at(buf, pos + 1, end, &value)
+        kv.mod_revision = <int64_t>value
+    if pos < end and buf[pos] == TAG_KV_VERSION:
+        pos = varint_at(buf, pos + 1, end, &value)
+        kv.version = <int64_t>value
+    if pos < end and buf[pos] == TAG_KV_VALUE:
+        pos = length_at(buf, pos + 1, end, size, &length)
+        kv.value = buf + pos
+        kv.value_len = length
+        pos += length
+    if pos < end and buf[pos] == TAG_KV_LEASE:
+        pos = varint_at(buf, pos + 1, end, &value)
+        kv.lease = <int64_t>value
+    while pos < end:
+        tag_pos = pos
+        pos = tag_at(buf, pos, end, &tag)
         if tag == TAG_KV_KEY:
-            read_length(r, &length)
-            kv.key = r.buf + r.pos
+            pos = length_at(buf, pos, end, size, &length)
+            kv.key = buf + pos
             kv.key_len = length
-            r.pos += length
+            pos += length
         elif tag == TAG_KV_VALUE:
-            read_length(r, &length)
-            kv.value = r.buf + r.pos
+            pos = length_at(buf, pos, end, size, &length)
+            kv.value = buf + pos
             kv.value_len = length
-            r.pos += length
+            pos += length
         elif tag == TAG_KV_MOD_REVISION:
-            read_varint(r, &value)
+            pos = varint_at(buf, pos, end, &value)
             kv.mod_revision = <int64_t>value
         elif tag == TAG_KV_CREATE_REVISION:
-            read_varint(r, &value)
+            pos = varint_at(buf, pos, end, &value)
             kv.create_revision = <int64_t>value
         elif tag == TAG_KV_VERSION:
-            read_varint(r, &value)
+            pos = varint_at(buf, pos, end, &value)
             kv.version = <int64_t>value
         elif tag == TAG_KV_LEASE:
-            read_varint(r, &value)
+            pos = varint_at(buf, pos, end, &value)
             kv.lease = <int64_t>value
         else:
-            unexpected_field(r, tag_pos, tag, 0b100010, 0b1011100)
-    return 0
+            pos = unexpected_field_at(buf, pos, end, size, tag_pos, tag, 0b100010, 0b1011100)
+    return pos
 
 
-cdef KeyValue make_key_value(KVSpan* span):
+cdef inline KeyValue make_key_value(KVSpan* span):
     cdef KeyValue kv = KeyValue.__new__(KeyValue)
-    set_field(&kv._key, span_bytes(span.key, span.key_len))
-    set_field(&kv._value, span_bytes(span.value, span.value_len))
-    set_field(&kv._mod_revision, span.mod_revision)
+    kv._key = span_bytes(span.key, span.key_len)
+    kv._value = span_bytes(span.value, span.value_len)
+    kv._mod_revision = span.mod_revision
     kv.create_revision = span.create_revision
     kv.version = span.version
     kv.lease = span.lease
     return kv
 
 
-cdef Event decode_event(Reader* r):
+cdef inline Event decode_event(const unsigned char* buf, Py_ssize_t pos, Py_ssize_t end, Py_ssize_t size):
+    """The Event in buf[pos:end]."""
     cdef Py_ssize_t tag_pos
-    cdef Py_ssize_t length
+    cdef Py_ssize_t length = 0
     cdef uint32_t tag
     cdef uint64_t value
     cdef int32_t type_value = 0
     cdef KVSpan kv
     cdef KVSpan prev_kv
     cdef bint has_prev_kv = False
-    cdef Reader sub
     clear_span(&kv)
     clear_span(&prev_kv)
-    while r.pos < r.end:
-        tag_pos = r.pos
-        read_tag(r, &tag)
-        if tag == TAG_EVENT_KV or tag == TAG_EVENT_PREV_KV:
-            read_length(r, &length)
-            sub = sub_reader(r, length)
-            if tag == TAG_EVENT_KV:
-                decode_key_value(&sub, &kv)
-            else:
-                has_prev_kv = True
-                decode_key_value(&sub, &prev_kv)
-            r.pos += length
+    # In field order first, as in decode_key_value (a PUT has no type on the wire).
+    if pos < end and buf[pos] == TAG_EVENT_TYPE:
+        pos = varint_at(buf, pos + 1, end, &value)
+        type_value = <int32_t>value
+    if pos < end and buf[pos] == TAG_EVENT_KV:
+        pos = length_at(buf, pos + 1, end, size, &length)
+        pos = decode_key_value(buf, pos, pos + length, size, &kv)
+    while pos < end:
+        tag_pos = pos
+        pos = tag_at(buf, pos, end, &tag)
+        if tag == TAG_EVENT_KV:
+            pos = length_at(buf, pos, end, size, &length)
+            pos = decode_key_value(buf, pos, pos + length, size, &kv)
+        elif tag == TAG_EVENT_PREV_KV:
+            pos = length_at(buf, pos, end, size, &length)
+            has_prev_kv = True
+            pos = decode_key_value(buf, pos, pos + length, size, &prev_kv)
         elif tag == TAG_EVENT_TYPE:
-            read_varint(r, &value)
+            pos = varint_at(buf, pos, end, &value)
             type_value = <int32_t>value
         else:
-            unexpected_field(r, tag_pos, tag, 0b1100, 0b10)
+            pos = unexpected_field_at(buf, pos, end, size, tag_pos, tag, 0b1100, 0b10)
     cdef Event event = Event.__new__(Event)
-    set_field(&event._type, event_type(type_value))
-    set_field(&event._key, span_bytes(kv.key, kv.key_len))
-    set_field(&event._value, span_bytes(kv.value, kv.value_len))
-    set_field(&event._mod_revision, kv.mod_revision)
-    set_field(&event._prev_kv, make_key_value(&prev_kv) if has_prev_kv else None)
+    event._type = event_type(type_value)
+    event._key = span_bytes(kv.key, kv.key_len)
+    event._value = span_bytes(kv.value, kv.value_len)
+    event._mod_revision = kv.mod_revision
+    if has_prev_kv:  # else it stays None
+        event._prev_kv = make_key_value(&prev_kv)
     event._create_revision = kv.create_revision
     event._version = kv.version
     event._lease = kv.lease
     return event
 
 
-cdef inline Reader whole_reader(bytes data):
-    cdef Reader r
-    r.buf = <const unsigned char*>PyBytes_AS_STRING(data)
-    r.pos = 0
-    r.end = PyBytes_GET_SIZE(data)
-    r.size = r.end
-    return r
-
-
 def decode_watch_response(bytes data not None):
     """Decode an etcdserverpb.WatchResponse; raise DecodeError on bad bytes."""
-    cdef Reader r = whole_reader(data)
-    cdef Reader sub
+    cdef const unsigned char* buf = <const unsigned char*>PyBytes_AS_STRING(data)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(data)
+    cdef Py_ssize_t pos = 0
     cdef Header header
     cdef Py_ssize_t tag_pos
-    cdef Py_ssize_t length
+    cdef Py_ssize_t length = 0
     cdef uint32_t tag
     cdef uint64_t value
     cdef WatchResponse resp = WatchResponse.__new__(WatchResponse)
     cdef list events = resp.events
     header.cluster_id = header.member_id = header.raft_term = 0
     header.revision = 0
-    while r.pos < r.end:
-        tag_pos = r.pos
-        read_tag(&r, &tag)
+    while pos < size:
+        tag_pos = pos
+        pos = tag_at(buf, pos, size, &tag)
         if tag == TAG_WATCH_EVENTS:
-            read_length(&r, &length)
-            sub = sub_reader(&r, length)
-            events.append(decode_event(&sub))
-            r.pos += length
+            pos = length_at(buf, pos, size, size, &length)
+            events.append(decode_event(buf, pos, pos + length, size))
+            pos += length
         elif tag == TAG_WATCH_HEADER:
-            read_length(&r, &length)
-            sub = sub_reader(&r, length)
-            decode_header(&sub, &header)
-            r.pos += length
+            pos = length_at(buf, pos, size, size, &length)
+            pos = decode_header_at(buf, pos, pos + length, size, &header)
         elif tag == TAG_WATCH_CANCEL_REASON:
-            read_length(&r, &length)
+            pos = length_at(buf, pos, size, size, &length)
             try:
-                resp.cancel_reason = PyUnicode_DecodeUTF8(<const char*>(r.buf + r.pos), length, NULL)
+                resp.cancel_reason = PyUnicode_DecodeUTF8(<const char*>(buf + pos), length, NULL)
             except UnicodeDecodeError:
-                decode_error("invalid UTF-8 in a string field", r.pos)
-            r.pos += length
+                decode_error("invalid UTF-8 in a string field", pos)
+            pos += length
         elif tag == TAG_WATCH_WATCH_ID:
-            read_varint(&r, &value)
+            pos = varint_at(buf, pos, size, &value)
             resp.watch_id = <int64_t>value
         elif tag == TAG_WATCH_CREATED:
-            read_varint(&r, &value)
+            pos = varint_at(buf, pos, size, &value)
             resp.created = value != 0
         elif tag == TAG_WATCH_CANCELED:
-            read_varint(&r, &value)
+            pos = varint_at(buf, pos, size, &value)
             resp.canceled = value != 0
         elif tag == TAG_WATCH_COMPACT_REVISION:
-            read_varint(&r, &value)
+            pos = varint_at(buf, pos, size, &value)
             resp.compact_revision = <int64_t>value
         elif tag == TAG_WATCH_FRAGMENT:
-            read_varint(&r, &value)
+            pos = varint_at(buf, pos, size, &value)
             resp.fragment = value != 0
         else:
-            unexpected_field(&r, tag_pos, tag, 0b100001000010, 0b10111100)
+            pos = unexpected_field_at(buf, pos, size, size, tag_pos, tag, 0b100001000010, 0b10111100)
     resp.cluster_id = header.cluster_id
     resp.member_id = header.member_id
     resp.revision = header.revision
@@ -253,41 +296,38 @@ def decode_watch_response(bytes data not None):
 
 def decode_range_response(bytes data not None):
     """Decode an etcdserverpb.RangeResponse; raise DecodeError on bad bytes."""
-    cdef Reader r = whole_reader(data)
-    cdef Reader sub
+    cdef const unsigned char* buf = <const unsigned char*>PyBytes_AS_STRING(data)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(data)
+    cdef Py_ssize_t pos = 0
     cdef Header header
     cdef KVSpan kv
     cdef Py_ssize_t tag_pos
-    cdef Py_ssize_t length
+    cdef Py_ssize_t length = 0
     cdef uint32_t tag
     cdef uint64_t value
     cdef RangeResponse resp = RangeResponse.__new__(RangeResponse)
     cdef list kvs = resp.kvs
     header.cluster_id = header.member_id = header.raft_term = 0
     header.revision = 0
-    while r.pos < r.end:
-        tag_pos = r.pos
-        read_tag(&r, &tag)
+    while pos < size:
+        tag_pos = pos
+        pos = tag_at(buf, pos, size, &tag)
         if tag == TAG_RANGE_KVS:
-            read_length(&r, &length)
-            sub = sub_reader(&r, length)
+            pos = length_at(buf, pos, size, size, &length)
             clear_span(&kv)
-            decode_key_value(&sub, &kv)
+            pos = decode_key_value(buf, pos, pos + length, size, &kv)
             kvs.append(make_key_value(&kv))
-            r.pos += length
         elif tag == TAG_RANGE_HEADER:
-            read_length(&r, &length)
-            sub = sub_reader(&r, length)
-            decode_header(&sub, &header)
-            r.pos += length
+            pos = length_at(buf, pos, size, size, &length)
+            pos = decode_header_at(buf, pos, pos + length, size, &header)
         elif tag == TAG_RANGE_MORE:
-            read_varint(&r, &value)
+            pos = varint_at(buf, pos, size, &value)
             resp.more = value != 0
         elif tag == TAG_RANGE_COUNT:
-            read_varint(&r, &value)
+            pos = varint_at(buf, pos, size, &value)
             resp.count = <int64_t>value
         else:
-            unexpected_field(&r, tag_pos, tag, 0b110, 0b11000)
+            pos = unexpected_field_at(buf, pos, size, size, tag_pos, tag, 0b110, 0b11000)
     resp.cluster_id = header.cluster_id
     resp.member_id = header.member_id
     resp.revision = header.revision

@@ -2,12 +2,17 @@
 # that can form cycles, so they skip the GC; freelists recycle them between batches.
 #
 # Their hot attributes (key, value, mod_revision, type, prev_kv) are member
-# descriptors over PyObject* fields rather than Cython's readonly properties:
+# descriptors over their object fields rather than Cython's readonly properties:
 # CPython specializes attribute loads of member descriptors (LOAD_ATTR_SLOT)
 # but not of getset descriptors, which halves the cost of a consumer's loop
 # that reads these attributes. Cold attributes stay Cython properties.
+#
+# The fields are Cython `object`s, so Cython's own tp_dealloc releases them: a
+# user-level __dealloc__ would make it save and restore the error state at
+# every free. No cdef methods either: they would add a vtable pointer to set
+# in every new object.
 
-from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
+from cpython.ref cimport PyObject
 
 
 cdef extern from "structmember.h":
@@ -28,6 +33,23 @@ cdef extern from "Python.h":
     void PyType_Modified(type cls)
 
 
+# Cython will not take the address of an object field; C's offsetof will, on
+# the structs Cython names after module and class (a rename fails the build).
+cdef extern from *:
+    """
+    #define ETCDSTREAM_KV_OFFSET(field) ((Py_ssize_t)offsetof(struct __pyx_obj_10etcdstream_6_codec_KeyValue, field))
+    #define ETCDSTREAM_EVENT_OFFSET(field) ((Py_ssize_t)offsetof(struct __pyx_obj_10etcdstream_6_codec_Event, field))
+    """
+    Py_ssize_t KV_KEY "ETCDSTREAM_KV_OFFSET(_key)"
+    Py_ssize_t KV_VALUE "ETCDSTREAM_KV_OFFSET(_value)"
+    Py_ssize_t KV_MOD_REVISION "ETCDSTREAM_KV_OFFSET(_mod_revision)"
+    Py_ssize_t EVENT_TYPE "ETCDSTREAM_EVENT_OFFSET(_type)"
+    Py_ssize_t EVENT_KEY "ETCDSTREAM_EVENT_OFFSET(_key)"
+    Py_ssize_t EVENT_VALUE "ETCDSTREAM_EVENT_OFFSET(_value)"
+    Py_ssize_t EVENT_MOD_REVISION "ETCDSTREAM_EVENT_OFFSET(_mod_revision)"
+    Py_ssize_t EVENT_PREV_KV "ETCDSTREAM_EVENT_OFFSET(_prev_kv)"
+
+
 cdef enum:
     MAX_MEMBERS = 8
 
@@ -36,7 +58,7 @@ cdef int member_count = 0
 
 
 cdef add_member(type cls, const char* name, Py_ssize_t offset, const char* doc):
-    """Expose the PyObject* field at `offset` of `cls` as a read-only attribute."""
+    """Expose the object field at `offset` of `cls` as a read-only attribute."""
     global member_count
     if member_count == MAX_MEMBERS:
         raise RuntimeError("etcdstream._codec: MEMBERS is full")
@@ -51,24 +73,16 @@ cdef add_member(type cls, const char* name, Py_ssize_t offset, const char* doc):
     PyType_Modified(cls)
 
 
-cdef inline void set_field(PyObject** field, object value) noexcept:
-    Py_INCREF(value)
-    Py_XDECREF(field[0])
-    field[0] = <PyObject*>value
-
-
-cdef inline object get_field(PyObject* field):
-    # Fields are NULL only in an instance made by cls.__new__ from Python.
-    return <object>field if field != NULL else None
-
-
-cdef tuple EVENT_TYPES = (EventType.PUT, EventType.DELETE)
+cdef object PUT = EventType.PUT
+cdef object DELETE = EventType.DELETE
 
 
 cdef inline object event_type(int32_t value):
     # Open enum, as in proto3: a type newer than this client stays a plain int.
-    if 0 <= value <= 1:
-        return EVENT_TYPES[value]
+    if value == 0:
+        return PUT
+    if value == 1:
+        return DELETE
     return value
 
 
@@ -78,53 +92,42 @@ cdef inline object event_type(int32_t value):
 cdef class KeyValue:
     """One key of etcd (mvccpb.KeyValue): key and value are bytes, revisions ints."""
 
-    cdef PyObject* _key
-    cdef PyObject* _value
-    cdef PyObject* _mod_revision
+    cdef object _key
+    cdef object _value
+    cdef object _mod_revision
     cdef readonly int64_t create_revision
     cdef readonly int64_t version
     cdef readonly int64_t lease
 
     def __init__(self, key=b"", value=b"", create_revision=0, mod_revision=0, version=0, lease=0):
-        set_field(&self._key, bytes(key))
-        set_field(&self._value, bytes(value))
-        set_field(&self._mod_revision, int(mod_revision))
+        self._key = bytes(key)
+        self._value = bytes(value)
+        self._mod_revision = int(mod_revision)
         self.create_revision = create_revision
         self.version = version
         self.lease = lease
 
-    def __dealloc__(self):
-        Py_XDECREF(self._key)
-        Py_XDECREF(self._value)
-        Py_XDECREF(self._mod_revision)
-
-    cdef tuple _fields(self):
-        return (
-            get_field(self._key),
-            get_field(self._value),
-            self.create_revision,
-            get_field(self._mod_revision),
-            self.version,
-            self.lease,
-        )
-
     def __eq__(self, other):
         if not isinstance(other, KeyValue):
             return NotImplemented
-        return self._fields() == (<KeyValue>other)._fields()
+        return kv_fields(self) == kv_fields(<KeyValue>other)
 
     def __hash__(self):
-        return hash(self._fields())
+        return hash(kv_fields(self))
 
     def __reduce__(self):
-        return (KeyValue, self._fields())
+        return (KeyValue, kv_fields(self))
 
     def __repr__(self):
-        key, value, create_revision, mod_revision, version, lease = self._fields()
+        key, value, create_revision, mod_revision, version, lease = kv_fields(self)
         return (
             f"KeyValue(key={key!r}, value={value!r}, create_revision={create_revision}, "
             f"mod_revision={mod_revision}, version={version}, lease={lease})"
         )
+
+
+cdef tuple kv_fields(KeyValue kv):
+    return (kv._key, kv._value, kv.create_revision, kv._mod_revision, kv.version, kv.lease)
 
 
 @cython.final
@@ -133,11 +136,11 @@ cdef class KeyValue:
 cdef class Event:
     """A change to one key (mvccpb.Event): `type`, `kv`, `prev_kv` (None unless asked for)."""
 
-    cdef PyObject* _type
-    cdef PyObject* _key
-    cdef PyObject* _value
-    cdef PyObject* _mod_revision
-    cdef PyObject* _prev_kv
+    cdef object _type
+    cdef object _key
+    cdef object _value
+    cdef object _mod_revision
+    cdef object _prev_kv
     # The rest of kv; the KeyValue itself is made on first use of .kv, since most
     # consumers read only the shortcuts and one allocation per event is saved.
     cdef int64_t _create_revision
@@ -146,22 +149,15 @@ cdef class Event:
     cdef KeyValue _kv
 
     def __init__(self, type, KeyValue kv not None, KeyValue prev_kv=None):
-        set_field(&self._type, event_type(type))
-        set_field(&self._key, get_field(kv._key))
-        set_field(&self._value, get_field(kv._value))
-        set_field(&self._mod_revision, get_field(kv._mod_revision))
-        set_field(&self._prev_kv, prev_kv)
+        self._type = event_type(type)
+        self._key = kv._key
+        self._value = kv._value
+        self._mod_revision = kv._mod_revision
+        self._prev_kv = prev_kv
         self._create_revision = kv.create_revision
         self._version = kv.version
         self._lease = kv.lease
         self._kv = kv
-
-    def __dealloc__(self):
-        Py_XDECREF(self._type)
-        Py_XDECREF(self._key)
-        Py_XDECREF(self._value)
-        Py_XDECREF(self._mod_revision)
-        Py_XDECREF(self._prev_kv)
 
     @property
     def kv(self):
@@ -169,46 +165,43 @@ cdef class Event:
         cdef KeyValue kv = self._kv
         if kv is None:
             kv = KeyValue.__new__(KeyValue)
-            set_field(&kv._key, get_field(self._key))
-            set_field(&kv._value, get_field(self._value))
-            set_field(&kv._mod_revision, get_field(self._mod_revision))
+            kv._key = self._key
+            kv._value = self._value
+            kv._mod_revision = self._mod_revision
             kv.create_revision = self._create_revision
             kv.version = self._version
             kv.lease = self._lease
             self._kv = kv
         return kv
 
-    cdef tuple _fields(self):
-        return (get_field(self._type), self.kv, get_field(self._prev_kv))
-
     def __eq__(self, other):
         if not isinstance(other, Event):
             return NotImplemented
-        return self._fields() == (<Event>other)._fields()
+        return event_fields(self) == event_fields(<Event>other)
 
     def __hash__(self):
-        return hash(self._fields())
+        return hash(event_fields(self))
 
     def __reduce__(self):
-        return (Event, self._fields())
+        return (Event, event_fields(self))
 
     def __repr__(self):
-        return "Event(type={!r}, kv={!r}, prev_kv={!r})".format(*self._fields())
+        return "Event(type={!r}, kv={!r}, prev_kv={!r})".format(*event_fields(self))
+
+
+cdef tuple event_fields(Event event):
+    return (event._type, event.kv, event._prev_kv)
 
 
 cdef install_members():
-    cdef KeyValue kv = KeyValue.__new__(KeyValue)
-    cdef Event event = Event.__new__(Event)
-    cdef char* kv_base = <char*><PyObject*>kv
-    cdef char* event_base = <char*><PyObject*>event
-    add_member(KeyValue, b"key", <char*>&kv._key - kv_base, b"The key (bytes).")
-    add_member(KeyValue, b"value", <char*>&kv._value - kv_base, b"The value (bytes).")
-    add_member(KeyValue, b"mod_revision", <char*>&kv._mod_revision - kv_base, b"Revision of the last change.")
-    add_member(Event, b"type", <char*>&event._type - event_base, b"EventType.PUT or EventType.DELETE.")
-    add_member(Event, b"key", <char*>&event._key - event_base, b"The event's key (kv.key).")
-    add_member(Event, b"value", <char*>&event._value - event_base, b"The value after the event (kv.value).")
-    add_member(Event, b"mod_revision", <char*>&event._mod_revision - event_base, b"Revision of the event.")
-    add_member(Event, b"prev_kv", <char*>&event._prev_kv - event_base, b"The key before the event, or None.")
+    add_member(KeyValue, b"key", KV_KEY, b"The key (bytes).")
+    add_member(KeyValue, b"value", KV_VALUE, b"The value (bytes).")
+    add_member(KeyValue, b"mod_revision", KV_MOD_REVISION, b"Revision of the last change.")
+    add_member(Event, b"type", EVENT_TYPE, b"EventType.PUT or EventType.DELETE.")
+    add_member(Event, b"key", EVENT_KEY, b"The event's key (kv.key).")
+    add_member(Event, b"value", EVENT_VALUE, b"The value after the event (kv.value).")
+    add_member(Event, b"mod_revision", EVENT_MOD_REVISION, b"Revision of the event.")
+    add_member(Event, b"prev_kv", EVENT_PREV_KV, b"The key before the event, or None.")
 
 
 install_members()
