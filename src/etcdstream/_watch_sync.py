@@ -81,14 +81,60 @@ class Watcher:
 
 
 class WatchStream:
-    """The one Watch stream of a Client, reconnected (and resumed) as long as it has watchers."""
+    """The one Watch stream of a Client, reconnected (and resumed) as long as it has watchers.
+
+    How its threads share the stream (tests/test_watch_sync_driver.py checks each point):
+
+    - Reading: one thread at a time calls next() on the call, the one holding
+      `_reading`, and it reads one response with `_cond` released (`_read_one`).
+      A consumer in next() (`get` without timeout) takes `_reading` only with a
+      non-blocking acquire under `_cond`, and only while there is a stream and
+      `_broken` is None (`_read_in_place`). The stream thread reads only when
+      `_waiting_readers` is 0 (checked under `_cond`; a consumer may slip in
+      before it takes `_reading`, which only delays its read).
+    - `_waiting_readers`: the consumers inside next(), whether reading in place
+      or waiting for their turn. `get(timeout)` and open() never read and are
+      not counted: they notify `_stream_turn` and wait for the stream thread
+      (or an iterating consumer) to read for them.
+    - `_cond` (one RLock with `_stream_turn`) guards `_state`, `_responses`,
+      `_requests`, `_broken`, `_waiting_readers` and `_closed`. Consumers wait
+      on it for news of their watcher, for their turn to read, or for a new
+      stream (the stream thread too, pausing before a reconnect). Notified by:
+      a read that woke watchers or broke the stream; the end of every read
+      while consumers wait their turn (the hand-over, even after a read that
+      woke no watcher: otherwise they would wait for a response nobody reads,
+      the stream thread stepping aside for them); a new stream (`_read`);
+      close_watcher, close, `_fail`.
+    - `_stream_turn`: only the stream thread waits on it, for `_waiting_readers`
+      to be 0, `_broken` or `_closed`. Notified by open(), get(timeout), a broken
+      stream and close(); not when `_waiting_readers` drops to 0 (an iterating
+      consumer is back within microseconds). So the stream thread steps aside:
+      it re-checks every `_STEP_ASIDE` s, doubling to `_MAX_STEP_ASIDE`, and takes
+      over at most that long after the last consumer left next().
+    - No consumer waits forever: it waits on `_cond` only while another thread
+      reads (the hand-over wakes it), or while there is no stream or it broke
+      (`_read` wakes it with the next one, `_fail` ends its watcher).
+    - `_broken`: whoever's read ended the stream (an error, its end, a protocol
+      error, a token to renew) records how under `_cond` and notifies
+      `_stream_turn`; nobody reads that call again. The stream thread leaves its
+      read loop and `_read` raises it into `_run` (a StopIteration just returns),
+      which recovers exactly as from its own read: reconnect, fail over or
+      re-authenticate, re-creating each watch from its revision + 1, or end
+      every watcher. `_read` clears it when it starts the new stream.
+    - close(): every watcher ends (its consumer gets what is buffered, then
+      ClientClosed), the call is canceled (so a read in progress, in any thread,
+      returns), every waiter is woken, and the stream thread is joined (unless
+      close() runs in it). open() and request_progress() then raise ClientClosed.
+      close_watcher() wakes the consumers waiting on `_cond`; one blocked in its
+      own read returns with the next response (etcd's answer to the cancel).
+    """
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
         self._state = WatchStreamState()
         lock = threading.RLock()
-        self._cond = threading.Condition(lock)  # consumers wait on it
-        self._stream_turn = threading.Condition(lock)  # the stream thread waits on it to read
+        self._cond = threading.Condition(lock)  # consumers wait on it (see the class docstring)
+        self._stream_turn = threading.Condition(lock)  # only the stream thread waits on it, for its turn to read
         self._requests: queue.SimpleQueue[object] | None = None
         self._responses: grpc.Call | None = None
         self._thread: threading.Thread | None = None
@@ -96,7 +142,7 @@ class WatchStream:
         # One thread at a time reads the stream: the stream thread, or a consumer
         # blocked in next() (which saves a thread hand-off per message).
         self._reading = threading.Lock()
-        self._waiting_readers = 0
+        self._waiting_readers = 0  # consumers inside next(): reading in place or waiting for their turn
         # How a consumer's read ended the current stream; the stream thread recovers.
         self._broken: BaseException | None = None
 
@@ -161,7 +207,10 @@ class WatchStream:
             raise StopIteration
 
     def _read_in_place(self) -> bool:
-        """Read one response in the calling consumer's thread (holding _cond); False if another thread reads."""
+        """Read one response in the calling consumer's thread (holding _cond); False if another thread reads.
+
+        Releases _cond once while reading: the caller must hold it exactly once (RLock).
+        """
         responses = self._responses
         if responses is None or self._broken is not None or not self._reading.acquire(blocking=False):
             return False
