@@ -176,6 +176,52 @@ def test_readdir_pages_across_boundaries(run, etcd_server, fresh_prefix):
     run(body, etcd_server.endpoint)
 
 
+def test_range_has_every_option_of_etcds_range_request(run, etcd_server, fresh_prefix):
+    async def body(etcd):
+        p = fresh_prefix
+        first = (await etcd.put(p + "a", "3")).revision
+        await etcd.put(p + "b", "1")
+        await etcd.put(p + "c", "2")
+        last = (await etcd.put(p + "a", "4")).revision  # a: version 2, the newest mod_revision
+        await etcd.put(p[:-1] + "0", "outside")  # sorts after the prefix
+
+        def keys(result):
+            return [kv.key.decode()[len(p):] for kv in result.kvs]
+
+        one = await etcd.range(p + "b")
+        assert keys(one) == ["b"] and one.count == 1 and not one.more and one.revision > last
+        assert keys(await etcd.range(p + "a", p + "c")) == ["a", "b"]
+        assert keys(await etcd.range(p, prefix=True)) == ["a", "b", "c"]
+        assert keys(await etcd.range(p + "b", from_key=True))[:2] == ["b", "c"]
+        assert (await etcd.range("", from_key=True, count_only=True)).count >= 4  # every key
+        limited = await etcd.range(p, prefix=True, limit=2)
+        assert keys(limited) == ["a", "b"] and limited.more and limited.count == 3
+        assert keys(await etcd.range(p, prefix=True, sort_order="descend")) == ["c", "b", "a"]
+        assert keys(await etcd.range(p, prefix=True, sort_order="ascend", sort_target="value")) == ["b", "c", "a"]
+        assert keys(await etcd.range(p, prefix=True, sort_order="descend", sort_target="mod_revision")) == ["a", "c", "b"]
+        assert keys(await etcd.range(p, prefix=True, sort_order="descend", sort_target="version"))[0] == "a"
+        assert keys(await etcd.range(p, prefix=True, sort_order="ascend", sort_target="create_revision")) == \
+            ["a", "b", "c"]
+        old = await etcd.range(p + "a", revision=first)
+        assert old.kvs[0].value == b"3" and old.kvs[0].version == 1
+        assert {kv.value for kv in (await etcd.range(p, prefix=True, keys_only=True)).kvs} == {b""}
+        counted = await etcd.range(p, prefix=True, count_only=True)
+        assert counted.count == 3 and counted.kvs == []
+        assert keys(await etcd.range(p, prefix=True, min_mod_revision=last)) == ["a"]
+        assert keys(await etcd.range(p, prefix=True, max_mod_revision=last - 1)) == ["b", "c"]
+        assert keys(await etcd.range(p, prefix=True, min_create_revision=first + 1)) == ["b", "c"]
+        assert keys(await etcd.range(p, prefix=True, max_create_revision=first)) == ["a"]
+        assert keys(await etcd.range(p, prefix=True, serializable=True)) == ["a", "b", "c"]
+        with pytest.raises(ValueError, match="at most one of"):
+            await etcd.range(p, prefix=True, from_key=True)
+        with pytest.raises(ValueError, match="sort_order must be one of"):
+            await etcd.range(p, sort_order="up")
+        with pytest.raises(ValueError, match="must not be empty"):
+            await etcd.range("")
+
+    run(body, etcd_server.endpoint)
+
+
 def test_readdir_reports_each_page_to_on_page(run, etcd_server, fresh_prefix):
     async def body(etcd):
         await _load(etcd, fresh_prefix, 25)

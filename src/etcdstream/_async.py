@@ -21,6 +21,7 @@ from ._results import (
     LeaseInfo,
     Member,
     PutResult,
+    RangeResult,
     Snapshot,
     Status,
     TxnResult,
@@ -119,6 +120,28 @@ class AsyncClient:
                   failure: Iterable[Get | Put | Delete] = (), *, timeout: float | None = None) -> TxnResult:
         """Atomically: if every Compare holds run `success`, else `failure`."""
         return await self._transport.run(_kv_ops.txn(compare, success, failure, timeout=timeout))
+
+    async def range(self, key: Key, range_end: Key | None = None, *, prefix: bool = False, from_key: bool = False,
+                    revision: int | None = None, limit: int = 0, sort_order: str = "none", sort_target: str = "key",
+                    serializable: bool = False, keys_only: bool = False, count_only: bool = False,
+                    min_mod_revision: int = 0, max_mod_revision: int = 0, min_create_revision: int = 0,
+                    max_create_revision: int = 0, timeout: float | None = None) -> RangeResult:
+        """One Range read, with every option of etcd's RangeRequest (etcdctl get's flags).
+
+        Reads key alone, the keys in [key, range_end), the keys under key (prefix=True), or every
+        key from key on (from_key=True; with key "" every key). revision: as of that revision;
+        limit: at most that many keys (`.more` says some were left out; `.count` counts them all);
+        sort_order "none"/"ascend"/"descend" by sort_target "key", "version", "create_revision",
+        "mod_revision" or "value"; serializable=True: answered by the member in use, without a
+        quorum round (may be behind); keys_only / count_only; min_/max_ mod and create revision
+        filters. The result carries etcd's revision when it answered. One request: for a large
+        prefix at one consistent revision, readdir() reads it in pages.
+        """
+        return await self._transport.run(_kv_ops.range_keys(
+            key, range_end, prefix=prefix, from_key=from_key, revision=revision, limit=limit, sort_order=sort_order,
+            sort_target=sort_target, serializable=serializable, keys_only=keys_only, count_only=count_only,
+            min_mod_revision=min_mod_revision, max_mod_revision=max_mod_revision,
+            min_create_revision=min_create_revision, max_create_revision=max_create_revision, timeout=timeout))
 
     async def count(self, prefix: Key, *, timeout: float | None = None) -> int:
         """The number of keys under prefix."""

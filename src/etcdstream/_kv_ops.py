@@ -20,8 +20,9 @@ from ._calls import (
 from ._errors import ConflictError, KeyExistsError, RevisionWentBackwards
 from ._keys import Key, prefix_range, to_bytes
 from ._lease_ops import grant_call, granted_lease_id
-from ._results import Deleted, Lease, PutResult, Snapshot, TxnResult
+from ._results import Deleted, Lease, PutResult, RangeResult, Snapshot, TxnResult
 from ._txn import Compare, Delete, Get, Put
+from ._types import SortOrder, SortTarget
 from .codec import KeyValue
 
 #: readdir's default page size. etcd 3.5 counts the whole rest of the range for
@@ -48,6 +49,71 @@ def get(key: Key, *, revision: int | None = None, timeout: float | None = None) 
     def decode(raw: bytes) -> KeyValue | None:
         kvs = codec.decode_range_response(raw).kvs
         return kvs[0] if kvs else None
+
+    return single_call(Call(RANGE_METHOD, request, check_timeout(timeout)), decode)
+
+
+_SORT_ORDERS = {"none": SortOrder.NONE, "ascend": SortOrder.ASCEND, "descend": SortOrder.DESCEND}
+_SORT_TARGETS = {"key": SortTarget.KEY, "version": SortTarget.VERSION, "create_revision": SortTarget.CREATE,
+                 "mod_revision": SortTarget.MOD, "value": SortTarget.VALUE}
+
+
+def _choice(name: str, value: object, choices: dict[str, Any]) -> Any:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return choices[value]  # type: ignore[index]
+
+
+def range_keys(
+    key: Key,
+    range_end: Key | None = None,
+    *,
+    prefix: bool = False,
+    from_key: bool = False,
+    revision: int | None = None,
+    limit: int = 0,
+    sort_order: str = "none",
+    sort_target: str = "key",
+    serializable: bool = False,
+    keys_only: bool = False,
+    count_only: bool = False,
+    min_mod_revision: int = 0,
+    max_mod_revision: int = 0,
+    min_create_revision: int = 0,
+    max_create_revision: int = 0,
+    timeout: float | None = None,
+) -> Operation[RangeResult]:
+    """One Range with every RangeRequest field: key alone, [key, range_end), the keys under prefix key, or
+    every key from key on (from_key=True; with an empty key: every key)."""
+    start = to_bytes("key", key)
+    if (range_end is not None) + bool(prefix) + bool(from_key) > 1:
+        raise ValueError("give at most one of range_end, prefix=True and from_key=True")
+    if prefix:
+        start, end = prefix_range(start)
+    elif from_key:
+        start, end = start or b"\0", b"\0"
+    elif range_end is not None:
+        end = to_bytes("range_end", range_end, allow_empty=False)
+    elif start:
+        end = b""
+    else:
+        raise ValueError("key must not be empty (etcd has no empty key; from_key=True reads every key)")
+    filters = {name: check_int(name, value, 0) for name, value in (
+        ("min_mod_revision", min_mod_revision), ("max_mod_revision", max_mod_revision),
+        ("min_create_revision", min_create_revision), ("max_create_revision", max_create_revision))}
+    request = codec.encode_range_request(
+        start, end, limit=check_int("limit", limit, 0), revision=check_revision(revision),
+        keys_only=bool(keys_only), count_only=bool(count_only), serializable=bool(serializable),
+        sort_order=_choice("sort_order", sort_order, _SORT_ORDERS),
+        sort_target=_choice("sort_target", sort_target, _SORT_TARGETS),
+    )
+    if any(filters.values()):
+        # The codec encodes the hot fields; protobuf appends the rest (fields of one message may come in any order).
+        request += _proto.RangeRequest(**{k: v for k, v in filters.items() if v}).SerializeToString()
+
+    def decode(raw: bytes) -> RangeResult:
+        page = codec.decode_range_response(raw)
+        return RangeResult(page.kvs, page.count, page.more, page.revision)
 
     return single_call(Call(RANGE_METHOD, request, check_timeout(timeout)), decode)
 

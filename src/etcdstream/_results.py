@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 
 from .codec import KeyValue
 
-__all__ = ["Deleted", "Lease", "LeaseInfo", "Member", "PutResult", "Snapshot", "Status", "TxnResult", "Version"]
+__all__ = [
+    "Alarm", "Deleted", "Lease", "LeaseInfo", "Member", "PutResult", "RangeResult", "Snapshot", "Status", "TxnResult",
+    "Version",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +24,17 @@ class Snapshot:
     kvs: list[KeyValue]
     cluster_id: int = 0
     member_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RangeResult:
+    """A range read: the keys (sorted as asked), how many keys the range holds (limit and filters aside),
+    whether a limit left some out, and etcd's revision when it answered."""
+
+    kvs: list[KeyValue]
+    count: int
+    more: bool
+    revision: int
 
 
 @dataclass(frozen=True, slots=True)

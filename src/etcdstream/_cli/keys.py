@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
 
-from .. import codec
-from .._calls import Call, Operation
-from .._kv_ops import RANGE_METHOD
 from .._results import Snapshot
 from .._sync import Client
 from .exits import EXIT_OK, CommandFailed, UsageError
 from .output import Output, Progress, display, kv_json
-
-
-def _range_once(key: bytes, revision: int, timeout: float | None) -> Operation[Any]:
-    """One Range of one key (at revision, 0: the newest), decoded: its kvs and the header revision."""
-    raw = yield Call(RANGE_METHOD, codec.encode_range_request(key, revision=revision), timeout)
-    return codec.decode_range_response(raw)
 
 
 def _key_arg(text: str) -> bytes:
@@ -45,7 +35,7 @@ def cmd_get(client: Client, args: argparse.Namespace, out: Output) -> int:
         kvs, revision = snapshot.kvs, snapshot.revision
     else:
         # One Range rather than Client.get: `-w json` reports the response's revision too.
-        page = client._transport.run(_range_once(key, args.rev or 0, None))
+        page = client.range(key, revision=args.rev or None)
         kvs, revision = page.kvs, page.revision
         if not kvs:
             raise CommandFailed(f"key not found: {args.key}")
