@@ -1,18 +1,24 @@
-"""Maintenance and cluster operations (I/O-free generators of Calls, see _calls): status, members, health, version."""
+"""Maintenance and cluster operations (I/O-free generators of Calls, see _calls): status, members, health,
+version, alarms, compact, defragment, hash_kv, move_leader."""
 
 from __future__ import annotations
 
 import json
 
 from . import _proto, codec
-from ._calls import Call, Operation, check_timeout, parse_message, single_call
+from ._calls import Call, Operation, check_int, check_revision, check_timeout, parse_message, single_call
 from ._errors import EtcdError, PermissionDenied
 from ._kv_ops import RANGE_METHOD
-from ._results import Alarm, Member, Status, Version
+from ._results import Alarm, HashKV, Member, Status, Version
 
 _STATUS = _proto.method_path("Maintenance", "Status")
 _MEMBER_LIST = _proto.method_path("Cluster", "MemberList")
 _ALARM = _proto.method_path("Maintenance", "Alarm")
+_ALARM_GET = _proto.AlarmRequest(action=_proto.AlarmRequest.GET).SerializeToString()
+_COMPACT = _proto.method_path("KV", "Compact")
+_DEFRAGMENT = _proto.method_path("Maintenance", "Defragment")
+_HASH_KV = _proto.method_path("Maintenance", "HashKV")
+_MOVE_LEADER = _proto.method_path("Maintenance", "MoveLeader")
 
 
 def _status_from(raw: bytes) -> Status:
@@ -38,13 +44,7 @@ def status(*, timeout: float | None = None) -> Operation[Status]:
 
 def alarm_list(*, timeout: float | None = None) -> Operation[list[Alarm]]:
     """Every alarm raised in the cluster."""
-    request = _proto.AlarmRequest(action=_proto.AlarmRequest.GET).SerializeToString()
-
-    def decode(raw: bytes) -> list[Alarm]:
-        alarms = parse_message(_proto.AlarmResponse, raw).alarms
-        return [Alarm(int(a.memberID), _proto.AlarmType.Name(a.alarm)) for a in alarms]
-
-    return single_call(Call(_ALARM, request, check_timeout(timeout)), decode)
+    return single_call(Call(_ALARM, _ALARM_GET, check_timeout(timeout)), _alarms_from)
 
 
 def members(*, timeout: float | None = None) -> Operation[list[Member]]:
@@ -87,3 +87,117 @@ def parse_version(body: bytes) -> Version:
 def health_from_error(error: EtcdError) -> bool:
     """health(): a PermissionDenied answer comes from a working cluster; any other error means unhealthy."""
     return isinstance(error, PermissionDenied)
+
+
+# --- maintenance that changes a member or the cluster ---
+#
+# Idempotency (Call.idempotent: may the driver send it again when a try's outcome is unknown?):
+# compact, move_leader and alarm_disarm leave etcd as one send does, whatever happened to the first
+# send; defragment does not (see defragment). Etcd's Go client (client/v3/retry.go) marks
+# MoveLeader and Alarm repeatable, and Compact and Defragment not.
+
+
+def compact(revision: int, *, physical: bool = False, timeout: float | None = None) -> Operation[int]:
+    """Drop the history before revision (KV/Compact); returns etcd's revision when it answered.
+
+    Idempotent: a second Compact of the same revision changes nothing; etcd answers it with
+    "required revision has been compacted", so a retry whose first try was applied raises
+    CompactedError (as any compact of a revision already compacted does).
+    """
+    request = _proto.CompactionRequest(revision=check_revision(revision), physical=bool(physical))
+    call = Call(_COMPACT, request.SerializeToString(), check_timeout(timeout))
+    return single_call(call, lambda raw: int(parse_message(_proto.CompactionResponse, raw).header.revision))
+
+
+def defragment(*, timeout: float | None = None) -> Operation[None]:
+    """Defragment the backend of the member in use (Maintenance/Defragment).
+
+    Not idempotent for the driver, though a second defragmentation is harmless in itself: the
+    member blocks reads and writes while it defragments, and a retry after a lost connection
+    goes to the next endpoint, which would block a second member while the first may still be
+    at it (in a 3-member cluster, two blocked members stop the cluster). It raises instead.
+    """
+    call = Call(_DEFRAGMENT, _proto.DefragmentRequest().SerializeToString(), check_timeout(timeout),
+                idempotent=False)
+    return single_call(call, lambda raw: None)
+
+
+def hash_kv(revision: int = 0, *, timeout: float | None = None) -> Operation[HashKV]:
+    """The member in use's hash of its key-value history up to revision (0: its current one); a read."""
+    asked = check_int("revision", revision, 0)
+    call = Call(_HASH_KV, _proto.HashKVRequest(revision=asked).SerializeToString(), check_timeout(timeout))
+
+    def decode(raw: bytes) -> HashKV:
+        resp = parse_message(_proto.HashKVResponse, raw)
+        # etcd puts its current revision in the header; the hash covers the revision asked for.
+        return HashKV(int(resp.hash), int(resp.compact_revision), asked or int(resp.header.revision),
+                      int(resp.header.member_id))
+
+    return single_call(call, decode)
+
+
+_UINT64_MAX = 2**64 - 1
+
+
+def _member_id(name: str, value: object) -> int:
+    """A member id (uint64: etcd's ids use the whole range, unlike revisions), checked."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int (a member id, see members()), got {type(value).__name__}")
+    if not 1 <= value <= _UINT64_MAX:
+        raise ValueError(f"{name} must be a member id between 1 and 2**64-1, got {value}")
+    return value
+
+
+def move_leader(target_member_id: int, *, timeout: float | None = None) -> Operation[None]:
+    """Hand the leadership to target_member_id (Maintenance/MoveLeader); only the leader accepts it.
+
+    Idempotent: every send asks for the same target, so a repeat can only move the leadership
+    there (or find it there already: the target answers at once). A repeat reaching a member that
+    is no longer leader, because the first try succeeded, raises NotLeader: see _retry's advice.
+    """
+    target = _member_id("target_member_id", target_member_id)
+    call = Call(_MOVE_LEADER, _proto.MoveLeaderRequest(targetID=target).SerializeToString(), check_timeout(timeout))
+    return single_call(call, lambda raw: None)
+
+
+def _alarm_type(alarm: object) -> tuple[int, int]:
+    """The member id and AlarmType number of an Alarm to disarm, checked."""
+    if not isinstance(alarm, Alarm):
+        raise TypeError(f"alarm must be an Alarm (as alarm_list() returns) or None, got {type(alarm).__name__}")
+    member_id = _member_id("alarm.member_id", alarm.member_id)
+    names = [name for name in _proto.AlarmType.keys() if name != "NONE"]
+    if alarm.alarm not in names:
+        raise ValueError(f"alarm.alarm must be one of {', '.join(map(repr, names))}, got {alarm.alarm!r}")
+    return member_id, _proto.AlarmType.Value(alarm.alarm)
+
+
+def _alarms_from(raw: bytes) -> list[Alarm]:
+    alarms = parse_message(_proto.AlarmResponse, raw).alarms
+    return [Alarm(int(a.memberID), _proto.AlarmType.Name(a.alarm)) for a in alarms]
+
+
+def alarm_disarm(alarm: Alarm | None = None, *, timeout: float | None = None) -> Operation[list[Alarm]]:
+    """Disarm alarm (None: every raised alarm, listed first, as etcdctl alarm disarm does); returns the
+    alarms etcd reports disarmed.
+
+    Idempotent: deactivating an alarm that is not raised changes nothing (etcd answers with no
+    alarm), so a repeated send leaves the alarms as one does; its answer may then miss the alarm
+    the first try disarmed.
+    """
+    wanted = None if alarm is None else _alarm_type(alarm)
+    timeout = check_timeout(timeout)
+
+    def deactivate(member_id: int, alarm_type: int) -> Call:
+        request = _proto.AlarmRequest(action=_proto.AlarmRequest.DEACTIVATE, memberID=member_id, alarm=alarm_type)
+        return Call(_ALARM, request.SerializeToString(), timeout)
+
+    def run() -> Operation[list[Alarm]]:
+        if wanted is not None:
+            return _alarms_from((yield deactivate(*wanted)))
+        listed = _alarms_from((yield Call(_ALARM, _ALARM_GET, timeout)))
+        disarmed: list[Alarm] = []
+        for raised in listed:
+            disarmed += _alarms_from((yield deactivate(raised.member_id, _proto.AlarmType.Value(raised.alarm))))
+        return disarmed
+
+    return run()

@@ -90,6 +90,10 @@ class NoLeader(EtcdError):
     """The etcd cluster has no leader (or it just changed); it lost quorum or is electing one."""
 
 
+class NotLeader(EtcdError):
+    """The member in use is not the leader, and the request must go to the leader (move_leader)."""
+
+
 class LeaseNotFound(EtcdError):
     """The lease does not exist: it expired or was revoked."""
 

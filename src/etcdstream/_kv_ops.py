@@ -42,9 +42,11 @@ def _key_value(kv: Any) -> KeyValue:
     return KeyValue(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
 
 
-def get(key: Key, *, revision: int | None = None, timeout: float | None = None) -> Operation[KeyValue | None]:
+def get(key: Key, *, revision: int | None = None, serializable: bool = False,
+        timeout: float | None = None) -> Operation[KeyValue | None]:
     """The key's KeyValue, or None if absent (Range hot path: codec, no protobuf objects)."""
-    request = codec.encode_range_request(to_bytes("key", key, allow_empty=False), revision=check_revision(revision))
+    request = codec.encode_range_request(to_bytes("key", key, allow_empty=False), revision=check_revision(revision),
+                                         serializable=bool(serializable))
 
     def decode(raw: bytes) -> KeyValue | None:
         kvs = codec.decode_range_response(raw).kvs
@@ -118,10 +120,10 @@ def range_keys(
     return single_call(Call(RANGE_METHOD, request, check_timeout(timeout)), decode)
 
 
-def count(prefix: Key, *, timeout: float | None = None) -> Operation[int]:
+def count(prefix: Key, *, serializable: bool = False, timeout: float | None = None) -> Operation[int]:
     """How many keys start with prefix (an empty prefix counts every key)."""
     start, end = prefix_range(to_bytes("prefix", prefix))
-    request = codec.encode_range_request(start, end, count_only=True)
+    request = codec.encode_range_request(start, end, count_only=True, serializable=bool(serializable))
     call = Call(RANGE_METHOD, request, check_timeout(timeout))
     return single_call(call, lambda raw: codec.decode_range_response(raw).count)
 
@@ -331,6 +333,7 @@ def readdir(
     revision: int | None = None,
     page_size: int = DEFAULT_PAGE_SIZE,
     keys_only: bool = False,
+    serializable: bool = False,
     timeout: float | None = None,
     on_page: Callable[[int, int, bool], None] | None = None,
 ) -> Operation[Snapshot]:
@@ -341,13 +344,15 @@ def readdir(
     page_size = check_int("page_size", page_size, 1)
     timeout = check_timeout(timeout)
     keys_only = bool(keys_only)
+    serializable = bool(serializable)
 
     def run() -> Operation[Snapshot]:
         nonlocal start, pinned
         kvs: list[KeyValue] = []
         first = None
         while True:
-            request = codec.encode_range_request(start, end, limit=page_size, revision=pinned, keys_only=keys_only)
+            request = codec.encode_range_request(start, end, limit=page_size, revision=pinned, keys_only=keys_only,
+                                                 serializable=serializable)
             page = codec.decode_range_response((yield Call(RANGE_METHOD, request, timeout)))
             if first is None:
                 first = page

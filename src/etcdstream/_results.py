@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from .codec import KeyValue
 
 __all__ = [
-    "Alarm", "Deleted", "Lease", "LeaseInfo", "Member", "PutResult", "RangeResult", "Snapshot", "Status", "TxnResult",
-    "Version",
+    "Alarm", "Deleted", "HashKV", "Lease", "LeaseInfo", "Member", "PutResult", "RangeResult", "Snapshot", "Status",
+    "TxnResult", "Version",
 ]
 
 
@@ -116,6 +116,20 @@ class Alarm:
 
     member_id: int
     alarm: str
+
+
+@dataclass(frozen=True, slots=True)
+class HashKV:
+    """A member's hash of its key-value history up to `revision` (hash_kv).
+
+    Members that applied the same history give the same hash for the same revision, provided
+    they compacted at the same `compact_revision` (the hash covers revisions after it).
+    """
+
+    hash: int
+    compact_revision: int
+    revision: int
+    member_id: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from ._errors import (
     FutureRevisionError,
     LeaseNotFound,
     NoLeader,
+    NotLeader,
     OutcomeUnknown,
     PermissionDenied,
     RequestTooLarge,
@@ -45,6 +46,11 @@ _ERRORS_BY_DETAILS: tuple[tuple[str, type[EtcdError], str], ...] = (
     ("user name not found", AuthFailed, "check the username"),
     ("no leader", NoLeader, "check that a majority of etcd members is up"),
     ("leader changed", NoLeader, "retry; a new leader was just elected"),
+    # MoveLeader's answer from a follower. A retried move_leader gets it too once the first try
+    # moved the leadership away from the member in use.
+    ("not leader", NotLeader, "send it to the member status().leader names; "
+                              "after a retried move_leader the leadership may already have moved"),
+    ("bad leader transferee", EtcdError, "the target must be a voting member of the cluster: see members()"),
     ("requested lease not found", LeaseNotFound, "the lease expired or was revoked; grant a new one"),
     ("request is too large", RequestTooLarge, "split the request, or raise etcd's --max-request-bytes"),
     # etcd answers so when the call's deadline passes while it works on it.

@@ -17,6 +17,7 @@ from ._kv_ops import DEFAULT_PAGE_SIZE
 from ._results import (
     Alarm,
     Deleted,
+    HashKV,
     Lease,
     LeaseInfo,
     Member,
@@ -79,9 +80,14 @@ class Client:
 
     # --- keys ---
 
-    def get(self, key: Key, *, revision: int | None = None, timeout: float | None = None) -> KeyValue | None:
-        """The key's KeyValue (at `revision` if given), or None if it does not exist."""
-        return self._transport.run(_kv_ops.get(key, revision=revision, timeout=timeout))
+    def get(self, key: Key, *, revision: int | None = None, serializable: bool = False,
+                  timeout: float | None = None) -> KeyValue | None:
+        """The key's KeyValue (at `revision` if given), or None if it does not exist.
+
+        serializable=True: answered by the member in use from its own data, without a quorum
+        round: faster, and served without a leader, but it may miss the latest writes."""
+        return self._transport.run(_kv_ops.get(key, revision=revision, serializable=serializable,
+                                                     timeout=timeout))
 
     def put(self, key: Key, value: Key, *, lease: Lease | int | None = None, ttl: int | None = None,
                   prev_kv: bool = False, timeout: float | None = None) -> PutResult:
@@ -143,21 +149,24 @@ class Client:
             min_mod_revision=min_mod_revision, max_mod_revision=max_mod_revision,
             min_create_revision=min_create_revision, max_create_revision=max_create_revision, timeout=timeout))
 
-    def count(self, prefix: Key, *, timeout: float | None = None) -> int:
-        """The number of keys under prefix."""
-        return self._transport.run(_kv_ops.count(prefix, timeout=timeout))
+    def count(self, prefix: Key, *, serializable: bool = False, timeout: float | None = None) -> int:
+        """The number of keys under prefix (serializable=True: from the member in use, see get)."""
+        return self._transport.run(_kv_ops.count(prefix, serializable=serializable, timeout=timeout))
 
     def readdir(self, prefix: Key, *, revision: int | None = None, page_size: int = DEFAULT_PAGE_SIZE,
-                      keys_only: bool = False, timeout: float | None = None,
+                      keys_only: bool = False, serializable: bool = False, timeout: float | None = None,
                       on_page: Callable[[int, int, bool], None] | None = None) -> Snapshot:
         """Every key under prefix, sorted, as of one revision (the first page's unless `revision` is given).
 
         Reads pages of page_size keys, all at that revision, so the snapshot is
         consistent while writers run; timeout applies to each page. on_page(keys read
         so far, keys under prefix, more pages) is called after each page (a progress bar).
+        serializable=True reads every page from the member in use without a quorum round
+        (see get): the first page's revision may be behind the cluster's, the rest read at it.
         """
         return self._transport.run(_kv_ops.readdir(prefix, revision=revision, page_size=page_size,
-                                                         keys_only=keys_only, timeout=timeout, on_page=on_page))
+                                                         keys_only=keys_only, serializable=serializable,
+                                                         timeout=timeout, on_page=on_page))
 
     # --- leases ---
 
@@ -212,6 +221,38 @@ class Client:
     def alarm_list(self, *, timeout: float | None = None) -> list[Alarm]:
         """Every alarm raised in the cluster (NOSPACE: a member's backend quota is full; writes fail until disarmed)."""
         return self._transport.run(_cluster_ops.alarm_list(timeout=timeout))
+
+    def alarm_disarm(self, alarm: Alarm | None = None, *, timeout: float | None = None) -> list[Alarm]:
+        """Disarm an alarm alarm_list() returned, or every raised alarm (None: listed, then each disarmed, as
+        `etcdctl alarm disarm` does); returns the alarms etcd disarmed. Free the space first (compact(),
+        then defragment() each member): a NOSPACE alarm comes back while the quota is still exceeded."""
+        return self._transport.run(_cluster_ops.alarm_disarm(alarm, timeout=timeout))
+
+    def compact(self, revision: int, *, physical: bool = False, timeout: float | None = None) -> int:
+        """Drop the history before `revision` on every member (reads and watches at older revisions
+        raise CompactedError from then on); returns etcd's revision. physical=True returns only once
+        the compaction is applied to the backend. A revision already compacted raises CompactedError,
+        a revision etcd has not reached FutureRevisionError."""
+        return self._transport.run(_cluster_ops.compact(revision, physical=physical, timeout=timeout))
+
+    def defragment(self, *, timeout: float | None = None) -> None:
+        """Defragment the backend of the member in use (`endpoint`), giving the space compact() freed back to
+        the file system. The member blocks reads and writes until done: defragment one member at a time
+        (a client per endpoint). Like etcdctl defrag, which waits its usual --command-timeout (5 s), it has
+        no longer default: it waits the client's timeout; pass a larger timeout= for a large database.
+        Not retried on another member when the connection breaks (that could block two members at once)."""
+        self._transport.run(_cluster_ops.defragment(timeout=timeout))
+
+    def hash_kv(self, revision: int = 0, *, timeout: float | None = None) -> HashKV:
+        """The member in use's hash of the key-value history up to `revision` (0: its current revision).
+        Members that applied the same history give equal hashes at one revision (etcdctl endpoint hashkv)."""
+        return self._transport.run(_cluster_ops.hash_kv(revision, timeout=timeout))
+
+    def move_leader(self, target_member_id: int, *, timeout: float | None = None) -> None:
+        """Hand the leadership to the member target_member_id (an id from members()); returns once it leads.
+        etcd accepts it only from the leader: connect to the member status().leader names, else it
+        raises NotLeader (as etcdctl move-leader, which looks the leader up among its endpoints)."""
+        self._transport.run(_cluster_ops.move_leader(target_member_id, timeout=timeout))
 
     def health(self, *, timeout: float | None = None) -> bool:
         """True if the cluster answers a linearizable read (it has a leader and quorum)."""
