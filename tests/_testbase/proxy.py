@@ -78,7 +78,10 @@ class FaultProxy:
         self.close()
 
     def stall(self) -> None:
-        self._stalled.set()
+        # Under the lock the forwarding loop holds per socket: once stall() returns, no recv()
+        # that checked the flag before it can forward what a caller sends afterwards.
+        with self._lock:
+            self._stalled.set()
 
     def resume(self) -> None:
         self._stalled.clear()
