@@ -35,7 +35,6 @@ from _testbase.workload import (
     key_ranges,
     overlaps,
     unary_calls,
-    wait_no_call_in_flight,
 )
 
 import etcdstream
@@ -120,6 +119,14 @@ def test_async_watcher_iteration_ends_after_close(etcd_server, fresh_prefix):
 # --- the causes of the seed-1201 soak divergences, one by one ---
 
 
+def wait_handled(server, method: str, calls: float, timeout: float = 30) -> None:
+    """Wait until etcd `server` has handled `calls` unary calls of `method` in all."""
+    deadline = time.monotonic() + timeout
+    while unary_calls(server, method)[1] < calls:
+        assert time.monotonic() < deadline, f"etcd handled {unary_calls(server, method)[1]:g} {method} calls, not {calls:g}"
+        time.sleep(0.02)
+
+
 def test_a_write_the_network_held_lands_after_its_error_and_the_model_waits_for_it(run, make_etcd_server):
     """A put stalled in the proxy fails (keepalive gives up on the connection) with OutcomeUnknown, and reading
     its key then shows the old value; but the bytes the path held reach etcd on resume (the client's hang-up
@@ -137,6 +144,7 @@ def test_a_write_the_network_held_lands_after_its_error_and_the_model_waits_for_
             report = Report(0)
             model_run = ModelRun(Workload(0, prefix), ProxiedServer(server, proxy, direct), [etcd], report)
             await model_run.step(Put(key, b"before"))  # connected through the proxy
+            puts_before = unary_calls(server, "Put")[1]
             proxy.stall()
             await model_run.step(Put(key, b"held"))
             [(_, error)] = model_run.in_doubt
@@ -145,6 +153,7 @@ def test_a_write_the_network_held_lands_after_its_error_and_the_model_waits_for_
             for _ in range(50):  # later operations leave the key in doubt alone
                 assert not overlaps(key_ranges(model_run.next_op()), [(key, key + b"\0")])
             proxy.resume()
+            await asyncio.to_thread(wait_handled, server, "Put", puts_before + 1)  # the held put reached etcd
             await model_run.check([])
             kv = direct.get(key)
             assert (kv.value, kv.version) == (b"held", 2)  # landed after its error, once
@@ -204,9 +213,7 @@ def test_the_readmes_guarded_retry_applies_once_though_the_first_try_lands_later
                 await etcd.compare_and_put(key, "first try", kv.mod_revision)
             direct.compare_and_put(key, "first try", kv.mod_revision)  # the retry (through the direct path)
             proxy.resume()
-            await asyncio.to_thread(proxy.flush)
-            await asyncio.to_thread(wait_no_call_in_flight, server)
-            assert unary_calls(server, "Txn")[1] == txns_before + 2  # the first try reached etcd, after the retry
+            await asyncio.to_thread(wait_handled, server, "Txn", txns_before + 2)  # the first try, after the retry
             now = direct.get(key)
             assert (now.value, now.version) == (b"first try", kv.version + 1)
 
