@@ -19,7 +19,7 @@ from ._calls import (
 )
 from ._errors import ConflictError, KeyExistsError, RevisionWentBackwards
 from ._keys import Key, prefix_range, to_bytes
-from ._lease_ops import grant_call, granted_lease_id
+from ._lease_ops import lease_to_attach
 from ._results import Deleted, Lease, PutResult, RangeResult, Snapshot, TxnResult
 from ._txn import Compare, Delete, Get, Put
 from ._types import SortOrder, SortTarget
@@ -148,10 +148,8 @@ def put(
     timeout = check_timeout(timeout)
 
     def run() -> Operation[PutResult]:
-        nonlocal lease_number
-        if ttl is not None:
-            lease_number = granted_lease_id((yield grant_call(ttl, timeout)))
-        raw = yield Call(_PUT, _put_request(key_bytes, value_bytes, lease_number, bool(prev_kv)), timeout,
+        attached = yield from lease_to_attach(lease_number, ttl, timeout)
+        raw = yield Call(_PUT, _put_request(key_bytes, value_bytes, attached, bool(prev_kv)), timeout,
                          idempotent=False)
         resp = parse_message(_proto.PutResponse, raw)
         previous = _key_value(resp.prev_kv) if resp.HasField("prev_kv") else None
@@ -249,11 +247,9 @@ def create(key: Key, value: Key, *, ttl: int | None = None, lease: Lease | int |
     timeout = check_timeout(timeout)
 
     def run() -> Operation[int]:
-        nonlocal lease_number
-        if ttl is not None:
-            lease_number = granted_lease_id((yield grant_call(ttl, timeout)))
+        attached = yield from lease_to_attach(lease_number, ttl, timeout)
         call = _txn_call([Compare(key_bytes, "create_revision", "==", 0)],
-                         [Put(key_bytes, value_bytes, lease=lease_number)], [], timeout)
+                         [Put(key_bytes, value_bytes, lease=attached)], [], timeout)
         result = _txn_result((yield call))
         if not result.succeeded:
             raise KeyExistsError(key_bytes)
@@ -309,15 +305,13 @@ def push(directory: Key, value: Key, *, ttl: int | None = None, timeout: float |
         directory_bytes += b"/"
 
     def run() -> Operation[bytes]:
-        lease_number = 0
-        if ttl is not None:
-            lease_number = granted_lease_id((yield grant_call(ttl, timeout)))
+        attached = yield from lease_to_attach(0, ttl, timeout)
         # The header of a count-only Range is the cheapest way to learn the current revision.
         raw = yield Call(RANGE_METHOD, codec.encode_range_request(directory_bytes, count_only=True), timeout)
         revision = codec.decode_range_response(raw).revision
         while True:
             key = directory_bytes + b"%0*d" % (_PUSH_ID_DIGITS, revision + 1)
-            call = _txn_call([Compare(key, "create_revision", "==", 0)], [Put(key, value_bytes, lease=lease_number)],
+            call = _txn_call([Compare(key, "create_revision", "==", 0)], [Put(key, value_bytes, lease=attached)],
                              [], timeout)
             result = _txn_result((yield call))
             if result.succeeded:

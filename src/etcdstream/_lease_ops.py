@@ -36,6 +36,13 @@ def granted_lease_id(raw: bytes) -> int:
     return int(resp.ID)
 
 
+def lease_to_attach(lease_number: int, ttl: int | None, timeout: float | None) -> Operation[int]:
+    """The lease a write attaches its key to: a new one of ttl seconds when ttl is given, else lease_number."""
+    if ttl is None:
+        return lease_number
+    return granted_lease_id((yield grant_call(ttl, timeout)))
+
+
 def grant(ttl: int, *, timeout: float | None = None) -> Operation[Lease]:
     """A new lease of ttl seconds."""
     call = grant_call(check_ttl(ttl), check_timeout(timeout))
