@@ -45,9 +45,10 @@ class FaultProxy:
     unreachable) until resume().
 
     pass_hangups=False: a client's hang-up is not passed on to etcd, as when a
-    path loses the FIN: etcd keeps the connection, and what the client sent
-    before hanging up (held by a stall, say) is handled to the end. Its HTTP/2
-    RST_STREAM and GOAWAY frames (a call or a connection given up) are dropped too.
+    path loses the FIN: etcd keeps the connection (until it closes it or the
+    proxy closes), and what the client sent before hanging up (held by a stall,
+    say) is handled to the end. Its HTTP/2 RST_STREAM and GOAWAY frames (a call
+    or a connection given up) are dropped too.
     """
 
     def __init__(self, target: str, *, pass_hangups: bool = True) -> None:
@@ -58,7 +59,8 @@ class FaultProxy:
         self.endpoint = f"127.0.0.1:{self.port}"
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._listener, selectors.EVENT_READ)
-        self._peers: dict[socket.socket, socket.socket] = {}
+        #: each side's other side (None: the client's side of a connection hung up, see pass_hangups)
+        self._peers: dict[socket.socket, socket.socket | None] = {}
         self._pass_hangups = pass_hangups
         #: the accepted (client) side of each connection, and its hang-up filter (if any)
         self._clients: dict[socket.socket, _HangupFilter | None] = {}
@@ -89,7 +91,7 @@ class FaultProxy:
 
     def flush(self, quiet: float = 0.2, timeout: float = 30) -> None:
         """Once resumed: wait until what was held back is delivered and every connection whose side
-        hung up meanwhile is closed on the other side too (nothing to forward for `quiet` seconds)."""
+        hung up meanwhile is closed or drained on the other side too (nothing to forward for `quiet` seconds)."""
         deadline = time.monotonic() + timeout
         self._quiet_since = None
         while True:
@@ -153,16 +155,20 @@ class FaultProxy:
                         self._selector.register(client, selectors.EVENT_READ)
                         self._selector.register(upstream, selectors.EVENT_READ)
                     elif not self._stalled.is_set() and sock in self._peers:
+                        peer = self._peers[sock]
                         try:
                             data = sock.recv(65536)
                             hangup_filter = self._clients.get(sock)
-                            if data:
-                                self._peers[sock].sendall(hangup_filter(data) if hangup_filter else data)
+                            if data and peer is not None:
+                                peer.sendall(hangup_filter(data) if hangup_filter else data)
                         except OSError:
                             data = b""
                         if not data and sock in self._clients and not self._pass_hangups:
-                            # Close the client's side only; etcd's answer, finding it closed, drops the rest.
-                            del self._clients[sock]
+                            # Close the client's side only. etcd's side stays open and what etcd sends is
+                            # discarded: closing it on etcd's first answer (a PING ack, say) would cancel
+                            # the calls etcd is still handling.
+                            del self._clients[sock], self._peers[sock]
+                            self._peers[peer] = None
                             self._selector.unregister(sock)
                             sock.close()
                         elif not data:
