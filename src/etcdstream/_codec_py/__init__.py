@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from operator import attrgetter
 
-from ._errors import DecodeError
-from ._types import EventType, SortOrder, SortTarget, WatchFilter
-from ._validate import check_count, check_enum, check_key
+from .._errors import DecodeError
+from .._types import EventType, SortOrder, SortTarget, WatchFilter
+from .._validate import check_count, check_enum, check_key
 
 __all__ = [
     "DecodeError",
