@@ -1,7 +1,7 @@
 # cython: language_level=3, freethreading_compatible=False
 """Compiled codec of etcdstream: decodes watch and range responses, batches events.
 
-Its pure-Python twin is etcdstream/_codec_py.py: same surface, same behaviour.
+Its pure-Python twin is the package etcdstream/_codec_py/: same surface, same behaviour.
 """
 
 cimport cython

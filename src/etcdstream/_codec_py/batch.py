@@ -1,0 +1,104 @@
+"""Batching: the events of a watch ready at one moment, their coalesced form, the range check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from .messages import Event, WatchResponse, _readonly
+
+
+class EventBatch:
+    """Events of one watch ready at one moment, in revision order.
+
+    `revision` is the revision up to which the watch has seen everything.
+    """
+
+    __slots__ = ("_events", "_revision")
+
+    events: list[Event] = _readonly("events")  # type: ignore[assignment]
+    revision: int = _readonly("revision")  # type: ignore[assignment]
+
+    def __init__(self, events: Iterable[Event] = (), revision: int = 0) -> None:
+        self._events = list(events)
+        self._revision = int(revision)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self._events)
+
+    def __repr__(self) -> str:
+        return f"<EventBatch revision={self._revision} events={len(self._events)}>"
+
+
+def batch_events(responses: Iterable[WatchResponse]) -> EventBatch:
+    """Join the events of consecutive responses of one watch into one batch.
+
+    Fragments of one revision are joined back together. The batch's revision
+    is the revision up to which the responses show every event: the last
+    event's revision, or a progress notification's header revision (a
+    catching-up watcher's header revision runs ahead of its events, and a
+    created or canceled response says nothing about events). Responses must
+    come in the order the stream delivered them (ValueError if they go back).
+    """
+    events: list[Event] = []
+    revision = 0
+    for resp in responses:
+        if not isinstance(resp, WatchResponse):
+            raise TypeError(f"batch_events takes WatchResponse objects, got {type(resp).__name__}")
+        if resp._events:
+            seen = resp._events[-1]._kv._mod_revision
+        elif resp._created or resp._canceled:
+            continue
+        else:
+            seen = resp._revision
+        if seen < revision:
+            raise ValueError(f"responses out of order: revision {seen} after {revision}")
+        revision = seen
+        events.extend(resp._events)
+    batch = EventBatch.__new__(EventBatch)
+    batch._events = events
+    batch._revision = revision
+    return batch
+
+
+def coalesce(batch: EventBatch) -> EventBatch:
+    """Keep only the last event of each key, in revision order."""
+    if not isinstance(batch, EventBatch):
+        raise TypeError(f"coalesce takes an EventBatch, got {type(batch).__name__}")
+    seen: set[bytes] = set()
+    kept: list[Event] = []
+    for event in reversed(batch._events):
+        key = event._kv._key
+        if key not in seen:
+            seen.add(key)
+            kept.append(event)
+    kept.reverse()
+    out = EventBatch.__new__(EventBatch)
+    out._events = kept
+    out._revision = batch._revision
+    return out
+
+
+def event_outside_range(resp: WatchResponse, key: bytes, range_end: bytes) -> Event | None:
+    """The first event of resp whose key is outside the watched range, or None.
+
+    The range is etcd's: [key, range_end), the one key when range_end is empty,
+    every key from key on when range_end is b"\\x00". A watcher checks its
+    events with it: a proxy that answers creates out of order could otherwise
+    hand it another range's events.
+    """
+    if not isinstance(resp, WatchResponse):
+        raise TypeError(f"event_outside_range takes a WatchResponse, got {type(resp).__name__}")
+    if not isinstance(key, bytes) or not isinstance(range_end, bytes):
+        raise TypeError("event_outside_range takes key and range_end as bytes")
+    to_the_end = range_end == b"\x00"
+    for event in resp._events:
+        event_key = event._kv._key
+        if range_end:
+            if event_key < key or (not to_the_end and event_key >= range_end):
+                return event
+        elif event_key != key:
+            return event
+    return None
