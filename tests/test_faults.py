@@ -167,9 +167,6 @@ async def kill_under_writers(member, cluster, writers: Writers) -> None:
     with writers.paused():
         for each in cluster.members:  # a linearizable read returns once that member applied all before it
             await asyncio.to_thread(each.etcdctl, "get", "/applied")
-        # Applied is not yet persisted: the backend commits every 100 ms, and a member killed in
-        # between can still lose the write for good (CI saw it). Maintenance/Hash commits it at once.
-        await asyncio.to_thread(member.etcdctl, "endpoint", "hash")
         await asyncio.to_thread(member.kill)
 
 
