@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import etcdstream
 from etcdstream import Event, EventBatch, EventType, KeyValue, Snapshot, _mirror
-from etcdstream._mirror import MirrorState, _keep_pending, _MirrorBase
+from etcdstream._mirror import MirrorBase, MirrorState, keep_pending
 
 
 def kv(key, revision, value=None, create_revision=None):
@@ -169,7 +169,7 @@ def test_unread_changes_are_kept_as_they_came_up_to_the_limit():
         pending = []
         batches = [EventBatch([put(b"/a", r)], r) for r in (11, 12, 13)]
         for i, batch in enumerate(batches):
-            pending = _keep_pending(pending, batch, i == 0)
+            pending = keep_pending(pending, batch, i == 0)
         assert pending == [(batches[0], True), (batches[1], False), (batches[2], False)]
         assert all(kept is batch for (kept, _), batch in zip(pending, batches))
 
@@ -184,13 +184,13 @@ def test_beyond_the_limit_unread_changes_merge_into_one_batch_with_the_same_net_
             (EventBatch([put(b"/b", 14, b"last"), put(b"/a", 14, b"back")], 15), False),
         ]
         for batch, resync in batches:
-            pending = _keep_pending(pending, batch, resync)
+            pending = keep_pending(pending, batch, resync)
         [(merged, resync)] = pending
         assert resync is True and merged.revision == 15  # a resync inside: the whole merge says so
         assert [(e.type, e.key, e.value) for e in merged] == [
             (EventType.PUT, b"/c", b"v13"), (EventType.PUT, b"/b", b"last"), (EventType.PUT, b"/a", b"back"),
         ]
-        pending = _keep_pending(pending, EventBatch([delete(b"/c", 16)], 16), False)
+        pending = keep_pending(pending, EventBatch([delete(b"/c", 16)], 16), False)
         assert len(pending) == 2 and pending[1][1] is False  # after a merge, batches are kept again
 
 
@@ -222,7 +222,7 @@ def test_replaying_unread_changes_gives_the_copy_however_they_were_merged(start,
                     batch_events.append(put(key, revision, value) if is_put else delete(key, revision))
                 batch = EventBatch(batch_events, revision)
                 state.apply(batch)
-            pending = _keep_pending(pending, batch, resync)
+            pending = keep_pending(pending, batch, resync)
             assert len(pending) <= limit
     for batch, _ in pending:
         consumer = replay(consumer, batch)
@@ -234,11 +234,12 @@ def test_replaying_unread_changes_gives_the_copy_however_they_were_merged(start,
 # --- the mapping side and the watch it starts ---
 
 
-class _Bare(_MirrorBase):
+class _Bare(MirrorBase):
     """The read-only side of a Mirror, over a state built by hand."""
 
     def __init__(self, state, prefix=b"/p/", coalesce=True):
-        self._state, self._prefix, self._coalesce = state, prefix, coalesce
+        super().__init__(prefix, coalesce, None)
+        self._state = state
 
 
 class _WatchRecorder:
@@ -264,7 +265,7 @@ class _OneReadClient:
 
 def test_the_watch_continues_the_snapshot_from_its_revision_plus_one_with_progress():
     client = _OneReadClient()
-    _mirror.Mirror(client, "/p/", coalesce=False)._thread.join(10)
+    etcdstream.Mirror(client, "/p/", coalesce=False)._background.stop()  # the thread ends: the client closed
     assert client.watches == [(b"/p/", {"coalesce": False, "after": snapshot(41)})]
     etcd = etcdstream.Client("127.0.0.1:1")  # no I/O: the watch stream is replaced
     etcd._watches = _WatchRecorder()

@@ -1,26 +1,31 @@
-"""The blocking client is generated from the asyncio one (tests/unasync.py): the committed _sync.py must match."""
+"""The blocking client, watcher and Mirror are generated from the asyncio ones (tests/unasync.py): the
+committed files must match."""
 
 from __future__ import annotations
 
 import inspect
+
+import pytest
 
 import unasync  # tests/unasync.py (pytest puts tests/ on sys.path)
 
 import etcdstream
 
 
-def test_the_committed_blocking_client_is_what_the_asyncio_one_generates():
-    expected = unasync.unasync(unasync.SOURCE.read_text(encoding="utf-8"))
-    assert unasync.TARGET.read_text(encoding="utf-8") == expected, (
-        f"src/etcdstream/_sync.py differs from what _async.py generates: run `{unasync.COMMAND}`"
-    )
+def test_the_committed_blocking_modules_are_what_the_asyncio_ones_generate():
+    assert not unasync.stale(), f"differ from what their sources generate: run `{unasync.COMMAND}`"
 
 
-def test_both_clients_have_the_same_public_methods_and_signatures():
-    def public(cls):
+@pytest.mark.parametrize("sync_class, async_class", [
+    (etcdstream.Client, etcdstream.AsyncClient),
+    (etcdstream.Watcher, etcdstream.AsyncWatcher),
+    (etcdstream.Mirror, etcdstream.AsyncMirror),
+])
+def test_both_flavours_have_the_same_public_methods_and_signatures(sync_class, async_class):
+    def public(cls):  # what each class defines (a shared base class is the same for both)
         return {name: member for name, member in vars(cls).items() if not name.startswith("_")}
 
-    sync, asynchronous = public(etcdstream.Client), public(etcdstream.AsyncClient)
+    sync, asynchronous = public(sync_class), public(async_class)
     assert sync.keys() == asynchronous.keys()
     for name, method in asynchronous.items():
         if isinstance(method, property):
@@ -28,6 +33,7 @@ def test_both_clients_have_the_same_public_methods_and_signatures():
             continue
         assert str(inspect.signature(sync[name])).replace("Async", "") == str(inspect.signature(method))\
             .replace("Async", ""), name
-        assert not inspect.iscoroutinefunction(sync[name]), name
+        assert not inspect.iscoroutinefunction(sync[name]) and not inspect.isasyncgenfunction(sync[name]), name
         # request_progress only queues a message: a plain method in both.
-        assert inspect.iscoroutinefunction(method) == (name != "request_progress"), name
+        awaited = inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method)
+        assert awaited == (name != "request_progress"), name

@@ -1,7 +1,9 @@
-"""Generate the blocking client (src/etcdstream/_sync.py) from the asyncio one (_async.py), as httpcore does.
+"""Generate the blocking client, watcher and Mirror (_sync.py, _watcher_sync.py, _mirror_sync.py in
+src/etcdstream/) from their asyncio sources (_async.py, ...), as httpcore does.
 
-Run `python tests/unasync.py` after editing _async.py; `--check` only says whether _sync.py is up to date
-(tests/test_one_source.py runs it). The rules rewrite whole words, in order; keep them few and explicit.
+Run `python tests/unasync.py` after editing a source; `--check` only says whether the generated files are
+up to date (tests/test_one_source.py checks it too). The rules rewrite whole words, in order; keep them
+few and explicit.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "etcdstream"
-SOURCE = PACKAGE / "_async.py"
-TARGET = PACKAGE / "_sync.py"
 COMMAND = "python tests/unasync.py"
-
-#: The source's first line, and what stands there in the generated file.
-SOURCE_MARK = "# The source of _sync.py: edit this file, then run `python tests/unasync.py`"
-HEADER = f"# Generated from _async.py by tests/unasync.py: do not edit; edit _async.py and run `{COMMAND}`."
+#: (asyncio source, generated blocking twin), in the package.
+PAIRS = [
+    ("_async.py", "_sync.py"),  # AsyncClient -> Client
+    ("_watcher_async.py", "_watcher_sync.py"),  # AsyncWatcher -> Watcher
+    ("_mirror_async.py", "_mirror_sync.py"),  # AsyncMirror -> Mirror
+]
 
 RULES = [
     (r"\basync def\b", "def"),
@@ -26,36 +28,51 @@ RULES = [
     (r"\bawait ", ""),
     (r"\b__aenter__\b", "__enter__"),
     (r"\b__aexit__\b", "__exit__"),
-    (r"\bAsyncTransport\b", "Transport"),
-    (r"\b_transport_async\b", "_transport_sync"),
-    (r"\bAsyncWatcher\b", "Watcher"),
-    (r"\bAsyncWatchStream\b", "WatchStream"),
-    (r"\b_watch_async\b", "_watch_sync"),
-    (r"\bAsyncClient\b", "Client"),
+    (r"\b__aiter__\b", "__iter__"),
+    (r"\b__anext__\b", "__next__"),
+    (r"\bStopAsyncIteration\b", "StopIteration"),
+    (r"\bAwaitable\[T\]", "T"),
+    (r"\bAwaitable, ", ""),  # the import of what the rule above removed
+    (r"\bAsync([A-Z]\w*)", r"\1"),  # AsyncClient -> Client, AsyncWatcher -> Watcher, ...
+    (r"\b(_\w+)_async\b", r"\1_sync"),  # ._transport_async -> ._transport_sync, ...
+    (r"\b_async\b", "_sync"),
 ]
 
 
-def unasync(text: str) -> str:
-    """The blocking twin of the asyncio source text."""
+def source_mark(target: str) -> str:
+    """The first line a source must start with."""
+    return f"# The source of {target}: edit this file, then run `{COMMAND}`"
+
+
+def unasync(text: str, source: str, target: str) -> str:
+    """The blocking twin (target) of the asyncio source text."""
     first, rest = text.split("\n", 1)
-    if not first.startswith(SOURCE_MARK):
-        raise SystemExit(f"{SOURCE}: the first line must start with {SOURCE_MARK!r}")
+    if not first.startswith(source_mark(target)):
+        raise SystemExit(f"{source}: the first line must start with {source_mark(target)!r}")
     for pattern, replacement in RULES:
         rest = re.sub(pattern, replacement, rest)
-    return f"{HEADER}\n{rest}"
+    return f"# Generated from {source} by tests/unasync.py: do not edit; edit {source} and run `{COMMAND}`.\n{rest}"
+
+
+def stale() -> list[str]:
+    """The generated files that differ from what their sources generate (after writing none)."""
+    return [target for source, target in PAIRS if (PACKAGE / target).read_text(encoding="utf-8") != expected(source, target)]
+
+
+def expected(source: str, target: str) -> str:
+    return unasync((PACKAGE / source).read_text(encoding="utf-8"), source, target)
 
 
 def main(argv: list[str]) -> int:
-    expected = unasync(SOURCE.read_text(encoding="utf-8"))
     if argv == ["--check"]:
-        if TARGET.read_text(encoding="utf-8") != expected:
-            print(f"{TARGET} is not what {SOURCE.name} generates: run `{COMMAND}`")
-            return 1
-        return 0
+        for target in stale():
+            print(f"src/etcdstream/{target} is not what its source generates: run `{COMMAND}`")
+        return 1 if stale() else 0
     if argv:
         print(f"usage: {COMMAND} [--check]")
         return 2
-    TARGET.write_text(expected, encoding="utf-8")
+    for source, target in PAIRS:
+        (PACKAGE / target).write_text(expected(source, target), encoding="utf-8")
     return 0
 
 

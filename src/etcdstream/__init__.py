@@ -31,7 +31,8 @@ from ._errors import (
     WriteConnectionLost,
     WriteTimedOut,
 )
-from ._mirror import AsyncMirror, Mirror
+from ._mirror_async import AsyncMirror
+from ._mirror_sync import Mirror
 from ._results import (
     Alarm,
     Deleted,

@@ -53,6 +53,11 @@ class WatchProtocolError(EtcdError):
     """The server (or a proxy in front of it) answered against the watch protocol; the stream restarts."""
 
 
+class WatcherEnded(Exception):
+    """A watch stream's next_batch: the watcher was closed and nothing is left. Watchers turn it into
+    StopIteration or StopAsyncIteration (a coroutine cannot raise StopIteration itself: PEP 479)."""
+
+
 def next_pause(pause: float, ceiling: float = 2.0) -> float:
     """The pause before the next reconnect: growing from 50 ms to ceiling seconds."""
     return min(max(pause * 2, 0.05), ceiling)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -20,10 +19,12 @@ from ._watch import (
     WATCH_METHOD,
     StreamStep,
     WatcherState,
+    WatcherEnded,
     WatchStreamState,
     stream_failure,
 )
 from ._watch_spec import WatchSpec
+from ._watcher_async import AsyncWatcher
 from .codec import EventBatch
 
 if TYPE_CHECKING:
@@ -31,58 +32,6 @@ if TYPE_CHECKING:
 
 _STOP = object()
 _STREAM_CALL = Call(WATCH_METHOD, b"", stream=True)
-
-
-class _WatcherEnded(Exception):
-    """next_batch's "closed, nothing left" (a coroutine cannot raise StopIteration: PEP 479)."""
-
-
-class AsyncWatcher:
-    """The batches of events of one watch, as an async iterator (AsyncClient.watchdir / watch).
-
-    Each EventBatch holds every event ready at that moment; `batch.revision`
-    is the revision up to which this watcher has seen everything. Iteration
-    raises CompactedError, PermissionDenied or RevisionWentBackwards when the
-    watch cannot go on, and stops after close().
-    """
-
-    def __init__(self, stream: AsyncWatchStream, state: WatcherState) -> None:
-        self._stream = stream
-        self._state = state
-
-    @property
-    def revision(self) -> int:
-        """The revision up to which this watcher has received everything (0 until known)."""
-        return self._state.revision
-
-    def __aiter__(self) -> AsyncIterator[EventBatch]:
-        return self
-
-    async def __anext__(self) -> EventBatch:
-        try:
-            batch = await self._stream.next_batch(self._state, None)
-        except _WatcherEnded:
-            raise StopAsyncIteration from None
-        assert batch is not None
-        return batch
-
-    async def get(self, timeout: float | None = None) -> EventBatch | None:
-        """The next batch, or None if none came within timeout seconds."""
-        try:
-            return await self._stream.next_batch(self._state, timeout)
-        except _WatcherEnded:
-            raise ClientClosed("the watcher is closed") from None
-
-    async def close(self) -> None:
-        """Stop watching (cancels the watch on the server)."""
-        self._stream.close_watcher(self._state)
-
-    async def __aenter__(self) -> AsyncWatcher:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.close()
 
 
 class AsyncWatchStream:
@@ -153,7 +102,7 @@ class AsyncWatchStream:
         self._wakeups.pop(watcher, None)
         if watcher.error is not None:
             raise watcher.error
-        raise _WatcherEnded
+        raise WatcherEnded
 
     def close_watcher(self, watcher: WatcherState) -> None:
         if not watcher.closed:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 import grpc
@@ -18,11 +16,13 @@ from ._watch import (
     WATCH_METHOD,
     StreamStep,
     WatchProtocolError,
+    WatcherEnded,
     WatcherState,
     WatchStreamState,
     stream_failure,
 )
 from ._watch_spec import WatchSpec
+from ._watcher_sync import Watcher
 from .codec import EventBatch
 
 if TYPE_CHECKING:
@@ -33,51 +33,6 @@ _STREAM_CALL = Call(WATCH_METHOD, b"", stream=True)
 # How long the stream thread leaves the reading to consumers iterating in next() before it reads itself.
 _STEP_ASIDE = 0.005
 _MAX_STEP_ASIDE = 0.1
-
-
-class Watcher:
-    """The batches of events of one watch, as an iterator (Client.watchdir / Client.watch).
-
-    Each EventBatch holds every event ready at that moment; `batch.revision`
-    is the revision up to which this watcher has seen everything. The iterator
-    raises CompactedError, PermissionDenied or RevisionWentBackwards when the
-    watch cannot go on, and stops after close().
-    """
-
-    def __init__(self, stream: WatchStream, state: WatcherState) -> None:
-        self._stream = stream
-        self._state = state
-
-    @property
-    def revision(self) -> int:
-        """The revision up to which this watcher has received everything (0 until known)."""
-        return self._state.revision
-
-    def __iter__(self) -> Iterator[EventBatch]:
-        return self
-
-    def __next__(self) -> EventBatch:
-        batch = self._stream.next_batch(self._state, None)
-        assert batch is not None
-        return batch
-
-    def get(self, timeout: float | None = None) -> EventBatch | None:
-        """The next batch, or None if none came within timeout seconds."""
-        try:
-            return self._stream.next_batch(self._state, timeout)
-        except StopIteration:
-            raise ClientClosed("the watcher is closed") from None
-
-    def close(self) -> None:
-        """Stop watching (cancels the watch on the server)."""
-        self._stream.close_watcher(self._state)
-
-    def __enter__(self) -> Watcher:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
 
 class WatchStream:
@@ -204,7 +159,7 @@ class WatchStream:
                 return batch
             if watcher.error is not None:
                 raise watcher.error
-            raise StopIteration
+            raise WatcherEnded
 
     def _read_in_place(self) -> bool:
         """Read one response in the calling consumer's thread (holding _cond); False if another thread reads.

@@ -1,0 +1,153 @@
+# The source of _mirror_sync.py: edit this file, then run `python tests/unasync.py` (tests/test_one_source.py checks).
+"""A client's Mirror: a prefix of etcd kept up to date in memory.
+
+This is what an API gateway's configuration sync does: read the prefix at one
+revision R, watch it from R + 1, apply every batch. When the watch cannot
+resume (history compacted, a cluster with another history), the mirror reads
+the prefix again and reports a resync; its changes then describe the
+difference between the old and the new copy, so consumers stay consistent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, TypeVar
+
+from ._concurrency_async import AsyncBackground, AsyncCondition
+from ._errors import ClientClosed, EtcdError
+from ._keys import Key
+from ._mirror import PASSING_ERRORS, RESYNC_ERRORS, ChangeCallback, MirrorBase, keep_pending
+from ._watch import next_pause
+from .codec import EventBatch
+
+if TYPE_CHECKING:
+    from ._async import AsyncClient
+    from ._watcher_async import AsyncWatcher
+
+T = TypeVar("T")
+
+
+class AsyncMirror(MirrorBase):
+    """A prefix of etcd kept up to date in memory, in the background (a thread of the blocking client, a task of
+    the asyncio one).
+
+    `mirror[key]` -> KeyValue, iteration, len(), `.revision`, `.snapshot()`;
+    `wait_synced()` until the first full read is done; `on_change(callback)`
+    calls callback(batch, resync) in the background for every change;
+    `changes()` iterates over the same batches. Close it (or use `with`).
+    The `on_change=` callback is registered before the sync starts, so it
+    also sees the first full read (one registered later may miss it).
+    """
+
+    def __init__(self, client: AsyncClient, prefix: Key, *, coalesce: bool = True,
+                 on_change: ChangeCallback | None = None) -> None:
+        super().__init__(prefix, coalesce, on_change)
+        self._client = client
+        # Guards the copy, _pending, _error, _closed and _watcher; waited on for changes of them.
+        self._cond = AsyncCondition()
+        self._watcher: AsyncWatcher | None = None
+        self._background = AsyncBackground(self._run, "etcdstream-mirror")
+
+    def _applying(self) -> AbstractContextManager[object]:
+        return self._cond.held_by_readers()
+
+    async def wait_synced(self, timeout: float | None = None) -> bool:
+        """Wait for the first full read; False on timeout. Raises the error that stopped the mirror."""
+        return await self._wait(lambda: self._state.synced, timeout)
+
+    async def wait_revision(self, revision: int, timeout: float | None = None) -> bool:
+        """Wait until the copy is at revision or later; False on timeout. Raises the error that stopped the mirror."""
+        return await self._wait(lambda: self._state.revision >= revision, timeout)
+
+    async def changes(self, timeout: float | None = None) -> AsyncIterator[tuple[EventBatch, bool]]:
+        """(batch, resync) pairs as they are applied; ends after close() or timeout seconds without one."""
+        while True:
+            async with self._cond:
+                if not await self._cond.wait_for(lambda: self._pending or self._closed or self._error, timeout):
+                    return
+                if self._pending:
+                    pending, self._pending = self._pending, []
+                elif self._error is not None:
+                    raise self._error
+                else:
+                    return
+            for item in pending:
+                yield item
+
+    async def close(self) -> None:
+        """Stop syncing."""
+        async with self._cond:
+            self._closed = True
+            watcher = self._watcher
+            self._cond.notify_all()
+        if watcher is not None:
+            await watcher.close()
+        await self._background.stop()
+
+    async def __aenter__(self) -> AsyncMirror:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _wait(self, ready: Callable[[], bool], timeout: float | None) -> bool:
+        async with self._cond:
+            done = await self._cond.wait_for(lambda: ready() or self._error is not None, timeout)
+            if self._error is not None and not ready():
+                raise self._error
+            return bool(done)
+
+    def _publish(self, batch: EventBatch, resync: bool) -> None:
+        """Hand a change to changes() and the callbacks (holding the condition)."""
+        self._pending = keep_pending(self._pending, batch, resync)
+        self._cond.notify_all()
+        for callback in self._callbacks:
+            callback(batch, resync)
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T | None:
+        """attempt(), tried again while etcd is unreachable or slow to answer; None once closed."""
+        pause = 0.05
+        while True:
+            try:
+                return await attempt()
+            except PASSING_ERRORS:
+                async with self._cond:
+                    if await self._cond.wait_for(lambda: self._closed, pause):
+                        return None
+                pause = next_pause(pause)
+
+    async def _run(self) -> None:
+        try:
+            while not self._closed:
+                snapshot = await self._retrying(lambda: self._client.readdir(self._prefix))
+                if snapshot is None:
+                    return
+                async with self._cond:
+                    resync = self._state.synced
+                    self._publish(self._state.load(snapshot), resync)
+                try:
+                    # The watch continues the snapshot: from its revision + 1, in its history.
+                    watcher = await self._retrying(lambda: self._client.watchdir(
+                        self._prefix, coalesce=self._coalesce, after=snapshot
+                    ))
+                    if watcher is None:
+                        return
+                    async with self._cond:
+                        self._watcher = watcher
+                        closed = self._closed
+                    if closed:
+                        await watcher.close()
+                    async for batch in watcher:
+                        async with self._cond:
+                            self._state.apply(batch)
+                            self._publish(batch, False)
+                except RESYNC_ERRORS:
+                    continue
+                return  # the watcher was closed
+        except ClientClosed:
+            pass
+        except EtcdError as error:
+            async with self._cond:
+                self._error = error
+                self._cond.notify_all()
