@@ -436,6 +436,16 @@ def test_a_stream_broken_under_a_consumers_read_is_restarted_from_each_watchers_
     assert [(e.key, e.mod_revision) for e in b.get(WAIT)] == [(b"/b/1", b1)]
 
 
+def test_a_response_that_does_not_decode_restarts_the_stream(driver):
+    """A DecodeError is a ValueError too: it must not end the stream thread as grpc's "Channel closed!" would."""
+    stream, etcd, _ = driver
+    watcher = open_watch(stream, "/a/")
+    etcd.call._send("garbage", b"\xff\xff\xff\xff")
+    etcd.wait(lambda: len(etcd.calls) == 2 and etcd.call.requests, "a new stream, creating the watch")
+    revision = etcd.put(b"/a/1")
+    assert [(e.key, e.mod_revision) for e in watcher.get(WAIT)] == [(b"/a/1", revision)]
+
+
 def test_a_refusal_under_a_consumers_read_ends_every_watcher_with_the_error(driver):
     stream, etcd, _ = driver
     a, b = open_watch(stream, "/a/"), open_watch(stream, "/b/")

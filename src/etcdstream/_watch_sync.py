@@ -233,10 +233,6 @@ class WatchStream:
                 if not self._recover(step, error, connection):
                     return
                 pause = self._state.pause_after(pause)
-            except ValueError:  # grpc's "Channel closed!": a unary call's failover closed it first
-                if self._closed or not self._transport.replaced(connection):
-                    raise
-                pause = self._state.pause_after(pause)
             except ClientClosed:
                 return
             except AuthFailed as e:  # the credentials themselves were refused
@@ -245,6 +241,10 @@ class WatchStream:
             except EtcdError:  # etcd unreachable while authenticating, bytes that do not decode, a protocol error
                 if self._closed:
                     return
+                pause = self._state.pause_after(pause)
+            except ValueError:  # grpc's "Channel closed!" (after EtcdError: a DecodeError is a ValueError too)
+                if self._closed or not self._transport.replaced(connection):
+                    raise
                 pause = self._state.pause_after(pause)
 
     def _paused_until_closed(self, pause: float) -> bool:
