@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 import threading
 import time
 
@@ -175,7 +174,7 @@ def test_a_write_a_killed_leader_proposed_is_committed_by_the_next_one_and_never
     async def body(etcd):
         await etcd.get(key)  # connected to the leader
         for follower in followers:
-            os.kill(follower.pid, signal.SIGSTOP)
+            follower.freeze()
         killer = threading.Timer(0.5, leader.kill)  # a thread: the blocking client's put blocks the loop
         try:
             killer.start()
@@ -184,7 +183,7 @@ def test_a_write_a_killed_leader_proposed_is_committed_by_the_next_one_and_never
         finally:
             killer.join()
             for follower in followers:
-                os.kill(follower.pid, signal.SIGCONT)
+                follower.thaw()
         with etcdstream.Client([f.endpoint for f in followers], timeout=30) as other:
             deadline = time.monotonic() + 30
             while (kv := other.get(key)) is None and time.monotonic() < deadline:

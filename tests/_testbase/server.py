@@ -9,8 +9,10 @@ however they end (see `children`).
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -309,6 +311,23 @@ class EtcdServer:
             except subprocess.TimeoutExpired:  # a frozen (SIGSTOPped) etcd: nothing applies there anyway
                 pass
         kill_child(self._proc)
+
+    def freeze(self, timeout: float = 10.0) -> None:
+        """Stop etcd's process (SIGSTOP), as a hung machine would, and wait until it is stopped: the
+        signal is delivered asynchronously. thaw() resumes it."""
+        assert self._proc is not None and self.running, f"{self!r} is not running"
+        os.kill(self._proc.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + timeout
+        # /proc/<pid>/stat: "pid (comm) state ...", state T once every thread stopped.
+        while Path(f"/proc/{self._proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self!r} not stopped {timeout:g} s after SIGSTOP")
+            time.sleep(0.001)
+
+    def thaw(self) -> None:
+        """Resume a process freeze() stopped (SIGCONT)."""
+        if self._proc is not None and self.running:
+            os.kill(self._proc.pid, signal.SIGCONT)
 
     def close(self) -> None:
         """Kill etcd and delete its directory. The server cannot be started again."""
