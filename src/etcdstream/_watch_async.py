@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import grpc
 import grpc.aio
 
 from . import codec
-from ._calls import Call
 from ._errors import AuthFailed, ClientClosed, EtcdError, Timeout
 from ._results import Snapshot
 from ._transport_async import cancelled_by_caller
@@ -20,9 +19,8 @@ from ._watch import (
     StreamStep,
     WatcherState,
     WatcherEnded,
-    WatchStreamState,
-    stream_failure,
 )
+from ._watch_driver import STOP, STREAM_CALL, WatchStreamDriver
 from ._watch_spec import WatchSpec
 from ._watcher_async import AsyncWatcher
 from .codec import EventBatch
@@ -30,22 +28,16 @@ from .codec import EventBatch
 if TYPE_CHECKING:
     from ._transport_async import AsyncTransport, Connection
 
-_STOP = object()
-_STREAM_CALL = Call(WATCH_METHOD, b"", stream=True)
 
-
-class AsyncWatchStream:
+class AsyncWatchStream(WatchStreamDriver):
     """The one Watch stream of an AsyncClient, reconnected (and resumed) as long as it has watchers."""
 
     def __init__(self, transport: AsyncTransport) -> None:
-        self._transport = transport
-        self._state = WatchStreamState()
+        super().__init__(transport)
+        self._transport: AsyncTransport = transport
         # Weak: a closed watcher whose consumer never reads again must not stay here.
         self._wakeups: weakref.WeakKeyDictionary[WatcherState, asyncio.Event] = weakref.WeakKeyDictionary()
-        self._requests: asyncio.Queue[object] | None = None
-        self._call: Any = None
         self._task: asyncio.Task[None] | None = None
-        self._closed = False
 
     async def open(self, spec: WatchSpec, max_buffered_events: int, after: Snapshot | None = None) -> AsyncWatcher:
         """Start a watcher on the stream (starting the stream if needed) and wait until etcd created it.
@@ -134,17 +126,6 @@ class AsyncWatchStream:
             if wakeup is not None:
                 wakeup.set()
 
-    def _flush(self) -> None:
-        requests = self._state.take_requests()
-        if self._requests is not None:
-            for request in requests:
-                self._requests.put_nowait(request)
-
-    def _stop_call(self) -> None:
-        if self._requests is not None:
-            self._requests.put_nowait(_STOP)
-        if self._call is not None:
-            self._call.cancel()
 
     async def _run(self) -> None:
         pause = 0.0
@@ -154,14 +135,13 @@ class AsyncWatchStream:
             connection = None
             try:
                 connection = self._transport.connect()
-                await self._transport.authenticate(_STREAM_CALL)
+                await self._transport.authenticate(STREAM_CALL)
                 await self._read(connection)
                 pause = 0.0  # etcd ended the stream: reconnect at once
             except grpc.RpcError as e:
                 if self._closed:
                     return
-                step, error = stream_failure(e.code(), e.details(), self._transport.endpoint,
-                                             self._transport.can_fail_over)
+                step, error = self._broken_by(e)
                 if not await self._recover(step, error, connection):
                     return
                 pause = self._state.pause_after(pause)
@@ -207,14 +187,14 @@ class AsyncWatchStream:
         requests: asyncio.Queue[object] = asyncio.Queue()
 
         async def request_stream() -> AsyncIterator[object]:
-            while (request := await requests.get()) is not _STOP:
+            while (request := await requests.get()) is not STOP:
                 yield request
 
         self._state.restart()
         self._requests = requests
         self._flush()
         method = connection.channel.stream_stream(WATCH_METHOD)
-        self._call = call = method(request_stream(), metadata=self._transport.metadata(_STREAM_CALL))
+        self._call = call = method(request_stream(), metadata=self._transport.metadata(STREAM_CALL))
         try:
             async for raw in call:
                 resp = codec.decode_watch_response(raw)
@@ -226,19 +206,16 @@ class AsyncWatchStream:
                 if self._state.protocol_error is not None:
                     raise self._state.protocol_error  # a new stream, after a pause
         finally:
-            requests.put_nowait(_STOP)
+            requests.put_nowait(STOP)
             call.cancel()
             if self._requests is requests:
                 self._requests = None
 
     async def _recover(self, step: StreamStep, error: EtcdError, connection: Connection | None) -> bool:
         """Act on a broken stream; False when the watchers must end."""
-        if step is StreamStep.FAIL:
-            self._fail(error)
+        if not self._recover_in_place(step, error):
             return False
-        if step is StreamStep.REAUTHENTICATE:
-            self._transport.forget_token()
-        elif step is StreamStep.FAILOVER and connection is not None:
+        if step is StreamStep.FAILOVER and connection is not None:
             await self._transport.failover(connection)
         return True
 

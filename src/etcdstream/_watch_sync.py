@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 import grpc
 
 from . import codec
-from ._calls import Call
 from ._errors import AuthFailed, ClientClosed, DecodeError, EtcdError, Timeout
 from ._results import Snapshot
 from ._watch import (
@@ -18,9 +17,8 @@ from ._watch import (
     WatchProtocolError,
     WatcherEnded,
     WatcherState,
-    WatchStreamState,
-    stream_failure,
 )
+from ._watch_driver import STOP, STREAM_CALL, WatchStreamDriver
 from ._watch_spec import WatchSpec
 from ._watcher_sync import Watcher
 from .codec import EventBatch
@@ -28,14 +26,12 @@ from .codec import EventBatch
 if TYPE_CHECKING:
     from ._transport_sync import Connection, Transport
 
-_STOP = object()
-_STREAM_CALL = Call(WATCH_METHOD, b"", stream=True)
 # How long the stream thread leaves the reading to consumers iterating in next() before it reads itself.
 _STEP_ASIDE = 0.005
 _MAX_STEP_ASIDE = 0.1
 
 
-class WatchStream:
+class WatchStream(WatchStreamDriver):
     """The one Watch stream of a Client, reconnected (and resumed) as long as it has watchers.
 
     How its threads share the stream (tests/test_watch_sync_driver.py checks each point):
@@ -51,7 +47,7 @@ class WatchStream:
       or waiting for their turn. `get(timeout)` and open() never read and are
       not counted: they notify `_stream_turn` and wait for the stream thread
       (or an iterating consumer) to read for them.
-    - `_cond` (one RLock with `_stream_turn`) guards `_state`, `_responses`,
+    - `_cond` (one RLock with `_stream_turn`) guards `_state`, `_call`,
       `_requests`, `_broken`, `_waiting_readers` and `_closed`. Consumers wait
       on it for news of their watcher, for their turn to read, or for a new
       stream (the stream thread too, pausing before a reconnect). Notified by:
@@ -85,15 +81,12 @@ class WatchStream:
     """
 
     def __init__(self, transport: Transport) -> None:
-        self._transport = transport
-        self._state = WatchStreamState()
+        super().__init__(transport)
+        self._transport: Transport = transport
         lock = threading.RLock()
         self._cond = threading.Condition(lock)  # consumers wait on it (see the class docstring)
         self._stream_turn = threading.Condition(lock)  # only the stream thread waits on it, for its turn to read
-        self._requests: queue.SimpleQueue[object] | None = None
-        self._responses: grpc.Call | None = None
         self._thread: threading.Thread | None = None
-        self._closed = False
         # One thread at a time reads the stream: the stream thread, or a consumer
         # blocked in next() (which saves a thread hand-off per message).
         self._reading = threading.Lock()
@@ -134,7 +127,7 @@ class WatchStream:
             if self._closed:
                 raise ClientClosed("the client is closed (make a new one)")
             if self._requests is not None:
-                self._requests.put(codec.encode_watch_progress())
+                self._requests.put_nowait(codec.encode_watch_progress())
 
     def next_batch(self, watcher: WatcherState, timeout: float | None) -> EventBatch | None:
         with self._cond:
@@ -166,7 +159,7 @@ class WatchStream:
 
         Releases _cond once while reading: the caller must hold it exactly once (RLock).
         """
-        responses = self._responses
+        responses = self._call
         if responses is None or self._broken is not None or not self._reading.acquire(blocking=False):
             return False
         self._cond.release()
@@ -203,17 +196,6 @@ class WatchStream:
 
     # --- the stream thread ---
 
-    def _flush(self) -> None:
-        requests = self._state.take_requests()
-        if self._requests is not None:
-            for request in requests:
-                self._requests.put(request)
-
-    def _stop_call(self) -> None:
-        if self._requests is not None:
-            self._requests.put(_STOP)
-        if self._responses is not None:
-            self._responses.cancel()
 
     def _run(self) -> None:
         pause = 0.0
@@ -222,14 +204,13 @@ class WatchStream:
                 return
             try:
                 connection = self._transport.connect()
-                self._transport.authenticate(_STREAM_CALL)
+                self._transport.authenticate(STREAM_CALL)
                 self._read(connection)
                 pause = 0.0  # etcd ended the stream: reconnect at once
             except grpc.RpcError as e:
                 if self._closed:
                     return
-                step, error = stream_failure(e.code(), e.details(), self._transport.endpoint,
-                                             self._transport.can_fail_over)
+                step, error = self._broken_by(e)
                 if not self._recover(step, error, connection):
                     return
                 pause = self._state.pause_after(pause)
@@ -287,8 +268,8 @@ class WatchStream:
             self._requests = requests
             self._flush()
             self._broken = None
-            self._responses = responses = method(iter(requests.get, _STOP),
-                                                 metadata=self._transport.metadata(_STREAM_CALL))
+            self._call = responses = method(iter(requests.get, STOP),
+                                                 metadata=self._transport.metadata(STREAM_CALL))
             self._cond.notify_all()  # consumers waiting in next() may read the new stream
         try:
             step_aside = _STEP_ASIDE
@@ -314,8 +295,8 @@ class WatchStream:
                 raise self._broken
         finally:
             with self._cond:
-                self._responses = None
-                requests.put(_STOP)
+                self._call = None
+                requests.put(STOP)
                 responses.cancel()
                 if self._requests is requests:
                     self._requests = None
@@ -347,12 +328,9 @@ class WatchStream:
 
     def _recover(self, step: StreamStep, error: EtcdError, connection: Connection) -> bool:
         """Act on a broken stream; False when the watchers must end."""
-        if step is StreamStep.FAIL:
-            self._fail(error)
+        if not self._recover_in_place(step, error):
             return False
-        if step is StreamStep.REAUTHENTICATE:
-            self._transport.forget_token()
-        elif step is StreamStep.FAILOVER:
+        if step is StreamStep.FAILOVER:
             self._transport.failover(connection)
         return True
 

@@ -1,0 +1,59 @@
+"""What the two drivers of the watch stream share (_watch_sync: a thread, _watch_async: a task): the stream's
+I/O-free state, the request queue of the current call, and what a broken call asks of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from ._calls import Call
+from ._errors import EtcdError
+from ._transport import TransportBase
+from ._watch import WATCH_METHOD, StreamStep, WatchStreamState, stream_failure
+
+#: Put on a call's request queue: the request stream ends there.
+STOP = object()
+#: The Watch stream as a call, for authentication and metadata.
+STREAM_CALL = Call(WATCH_METHOD, b"", stream=True)
+
+
+class WatchStreamDriver:
+    """The part of a watch stream driver that does not block: a driver adds reading, waiting and reconnecting."""
+
+    def __init__(self, transport: TransportBase) -> None:
+        self._transport = transport
+        self._state = WatchStreamState()
+        self._requests: Any = None  # the current call's request queue (queue.SimpleQueue, asyncio.Queue)
+        self._call: Any = None  # the current call (grpc's, either flavour)
+        self._closed = False
+
+    def _flush(self) -> None:
+        """Queue what the state has to send (creates, cancels) on the current call, if any."""
+        requests = self._state.take_requests()
+        if self._requests is not None:
+            for request in requests:
+                self._requests.put_nowait(request)
+
+    def _stop_call(self) -> None:
+        """End the current call: its request stream, and the call itself."""
+        if self._requests is not None:
+            self._requests.put_nowait(STOP)
+        if self._call is not None:
+            self._call.cancel()
+
+    def _broken_by(self, e: grpc.RpcError) -> tuple[StreamStep, EtcdError]:
+        """What a call ended by e asks for, and the error the watchers get if it is the end."""
+        return stream_failure(e.code(), e.details(), self._transport.endpoint, self._transport.can_fail_over)
+
+    def _recover_in_place(self, step: StreamStep, error: EtcdError) -> bool:
+        """Act on a broken call but for a failover (the driver's: it may block); False when the watchers end."""
+        if step is StreamStep.FAIL:
+            self._fail(error)
+            return False
+        if step is StreamStep.REAUTHENTICATE:
+            self._transport.forget_token()
+        return True
+
+    def _fail(self, error: EtcdError) -> None:
+        raise NotImplementedError
