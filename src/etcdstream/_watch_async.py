@@ -11,14 +11,13 @@ import grpc
 import grpc.aio
 
 from . import codec
-from ._errors import AuthFailed, ClientClosed, EtcdError, Timeout
+from ._errors import ClientClosed, EtcdError, Timeout
 from ._results import Snapshot
 from ._transport_async import cancelled_by_caller
 from ._watch import (
     WATCH_METHOD,
     StreamStep,
     WatcherState,
-    WatcherEnded,
 )
 from ._watch_driver import STOP, STREAM_CALL, WatchStreamDriver
 from ._watch_spec import WatchSpec
@@ -86,15 +85,9 @@ class AsyncWatchStream(WatchStreamDriver):
                 await asyncio.wait_for(wakeup.wait(), timeout)
             except asyncio.TimeoutError:
                 return None
-        if watcher.responses:
-            batch = watcher.take_batch()
-            self._state.resume_if_drained(watcher)
-            self._flush()
-            return batch
-        self._wakeups.pop(watcher, None)
-        if watcher.error is not None:
-            raise watcher.error
-        raise WatcherEnded
+        if not watcher.responses:
+            self._wakeups.pop(watcher, None)  # it ended: news forever
+        return self._take_news(watcher)
 
     def close_watcher(self, watcher: WatcherState) -> None:
         if not watcher.closed:
@@ -153,12 +146,9 @@ class AsyncWatchStream(WatchStreamDriver):
                 if self._closed or connection is None or not self._transport.replaced(connection):
                     raise
                 pause = self._state.pause_after(pause)
-            except ClientClosed:
-                return
-            except AuthFailed as e:  # the credentials themselves were refused
-                self._fail(e)
-                return
-            except EtcdError:  # etcd unreachable while authenticating, bytes that do not decode, a protocol error
+            except EtcdError as e:
+                if self._ends_after(e):
+                    return
                 pause = self._state.pause_after(pause)
 
     async def _pause(self, pause: float) -> None:

@@ -8,9 +8,10 @@ from typing import Any
 import grpc
 
 from ._calls import Call
-from ._errors import EtcdError
+from ._errors import AuthFailed, ClientClosed, EtcdError
 from ._transport import TransportBase
-from ._watch import WATCH_METHOD, StreamStep, WatchStreamState, stream_failure
+from ._watch import WATCH_METHOD, StreamStep, WatcherEnded, WatcherState, WatchStreamState, stream_failure
+from .codec import EventBatch
 
 #: Put on a call's request queue: the request stream ends there.
 STOP = object()
@@ -42,6 +43,17 @@ class WatchStreamDriver:
         if self._call is not None:
             self._call.cancel()
 
+    def _take_news(self, watcher: WatcherState) -> EventBatch:
+        """The batch of a watcher that has news; raises its error, or WatcherEnded, once it ended."""
+        if watcher.responses:
+            batch = watcher.take_batch()
+            self._state.resume_if_drained(watcher)  # a paused watch, drained, is created again
+            self._flush()
+            return batch
+        if watcher.error is not None:
+            raise watcher.error
+        raise WatcherEnded
+
     def _broken_by(self, e: grpc.RpcError) -> tuple[StreamStep, EtcdError]:
         """What a call ended by e asks for, and the error the watchers get if it is the end."""
         return stream_failure(e.code(), e.details(), self._transport.endpoint, self._transport.can_fail_over)
@@ -55,5 +67,14 @@ class WatchStreamDriver:
             self._transport.forget_token()
         return True
 
+    def _ends_after(self, error: EtcdError) -> bool:
+        """After an error of etcdstream's own (etcd unreachable while authenticating, bytes that do not decode,
+        a protocol error: reconnect), whether the stream ends instead: closed, or its credentials refused."""
+        if isinstance(error, AuthFailed):
+            self._fail(error)
+            return True
+        return self._closed or isinstance(error, ClientClosed)
+
     def _fail(self, error: EtcdError) -> None:
+        """End every watcher with error (the driver wakes their consumers)."""
         raise NotImplementedError

@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING
 import grpc
 
 from . import codec
-from ._errors import AuthFailed, ClientClosed, DecodeError, EtcdError, Timeout
+from ._errors import ClientClosed, DecodeError, EtcdError, Timeout
 from ._results import Snapshot
 from ._watch import (
     WATCH_METHOD,
     StreamStep,
     WatchProtocolError,
-    WatcherEnded,
     WatcherState,
 )
 from ._watch_driver import STOP, STREAM_CALL, WatchStreamDriver
@@ -145,14 +144,7 @@ class WatchStream(WatchStreamDriver):
                 self._stream_turn.notify()
                 if not self._cond.wait_for(watcher.has_news, timeout):
                     return None
-            if watcher.responses:
-                batch = watcher.take_batch()
-                self._state.resume_if_drained(watcher)
-                self._flush()
-                return batch
-            if watcher.error is not None:
-                raise watcher.error
-            raise WatcherEnded
+            return self._take_news(watcher)
 
     def _read_in_place(self) -> bool:
         """Read one response in the calling consumer's thread (holding _cond); False if another thread reads.
@@ -214,13 +206,8 @@ class WatchStream(WatchStreamDriver):
                 if not self._recover(step, error, connection):
                     return
                 pause = self._state.pause_after(pause)
-            except ClientClosed:
-                return
-            except AuthFailed as e:  # the credentials themselves were refused
-                self._fail(e)
-                return
-            except EtcdError:  # etcd unreachable while authenticating, bytes that do not decode, a protocol error
-                if self._closed:
+            except EtcdError as e:
+                if self._ends_after(e):
                     return
                 pause = self._state.pause_after(pause)
             except ValueError:  # grpc's "Channel closed!" (after EtcdError: a DecodeError is a ValueError too)
