@@ -1,11 +1,15 @@
-"""Failover on a real 3-member etcd cluster, with both clients."""
+"""Failover on a real 3-member etcd cluster (and between two paths to one etcd), with both clients."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import time
 
 from _clients import *
+from _testbase.proxy import FaultProxy
+from _testbase.workload import Threaded
 
 import etcdstream
 
@@ -93,3 +97,31 @@ def test_watch_and_mirror_go_on_when_the_member_in_use_dies(etcd_cluster, fresh_
         assert {kv.mod_revision for kv in mirror.values()} == expected
         mirror.close()
         watcher.close()
+
+
+def test_a_call_in_flight_on_the_old_channel_finishes_after_a_failover(run, make_etcd_server):
+    """Both clients leave the channel a failover replaced open for the call timeout: a put held on the way
+    (so still in flight) when another call fails over is answered on it, instead of being cancelled by the
+    close (a write cancelled so would raise OutcomeUnknown)."""
+    server = make_etcd_server(name="grace")
+    with FaultProxy(server.endpoint) as first, FaultProxy(server.endpoint) as second:
+
+        async def body(etcd):
+            client = getattr(etcd, "client", etcd)
+            await etcd.get("/grace/k")  # connected through the first proxy
+            old = client._transport.connect()
+            first.stall()
+            in_background = Threaded(client) if client is not etcd else etcd  # the blocking put: in a thread
+            put = asyncio.ensure_future(in_background.put("/grace/k", "held"))
+            await asyncio.sleep(0.2)  # the put is on its way, held by the stall
+            moved = client._transport.failover(old)
+            if inspect.isawaitable(moved):
+                await moved
+            assert client._transport.connect() is not old
+            first.resume()
+            revision = (await put).revision
+            kv = await etcd.get("/grace/k")  # through the second proxy now
+            assert (kv.value, kv.mod_revision) == (b"held", revision)
+            assert client.endpoint == second.endpoint
+
+        run(body, [first.endpoint, second.endpoint], timeout=5)
