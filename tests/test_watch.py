@@ -366,3 +366,44 @@ def test_a_closed_watcher_says_so_every_time(run, etcd_server, fresh_prefix):
                 await watcher.get(1)
 
     run(body, etcd_server.endpoint)
+
+
+def test_filters_leave_out_puts_or_deletes(run, etcd_server, fresh_prefix):
+    p = fresh_prefix.encode()
+
+    async def body(etcd):
+        no_puts = await open_watch(etcd, p, filters=[etcdstream.WatchFilter.NOPUT])
+        no_deletes = await open_watch(etcd, p, filters=(etcdstream.WatchFilter.NODELETE,))
+        for key in (p + b"a", p + b"b"):
+            await etcd.put(key, "v")
+            await etcd.delete(key)
+        assert [e[:2] for e in await collect(no_puts, 2)] == [(EventType.DELETE, p + b"a"), (EventType.DELETE, p + b"b")]
+        assert [e[:2] for e in await collect(no_deletes, 2)] == [(EventType.PUT, p + b"a"), (EventType.PUT, p + b"b")]
+        for watcher in (no_puts, no_deletes):
+            await watcher.close()
+        with pytest.raises(ValueError, match="filters item must be one of NOPUT=0, NODELETE=1"):
+            await open_watch(etcd, p, filters=[7])
+        with pytest.raises(TypeError, match="filters must be an iterable of WatchFilter"):
+            await open_watch(etcd, p, filters=etcdstream.WatchFilter.NOPUT)
+
+    run(body, etcd_server.endpoint)
+
+
+def test_a_watch_of_a_key_range_or_from_a_key_sees_only_its_keys(run, etcd_server, fresh_prefix):
+    p = fresh_prefix.encode()
+
+    async def body(etcd):
+        in_range = await open_watch(etcd, p + b"b", one_key=True, range_end=p + b"d")
+        from_c = await open_watch(etcd, p + b"c", one_key=True, from_key=True)
+        for name in (b"a", b"b", b"c", b"d", b"bz"):
+            await etcd.put(p + name, "v")
+        assert [e[1] for e in await collect(in_range, 3)] == [p + b"b", p + b"c", p + b"bz"]
+        assert [e[1] for e in await collect(from_c, 2)] == [p + b"c", p + b"d"]
+        await etcd.put(p + b"zz", "v")  # after b"bz", which from_c leaves out
+        assert [e[1] for e in await collect(from_c, 1)] == [p + b"zz"]
+        for watcher in (in_range, from_c):
+            await watcher.close()
+        with pytest.raises(ValueError, match="at most one of range_end, prefix=True and from_key=True"):
+            await open_watch(etcd, p + b"b", one_key=True, range_end=p + b"d", from_key=True)
+
+    run(body, etcd_server.endpoint)

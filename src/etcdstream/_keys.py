@@ -36,3 +36,21 @@ def prefix_range(prefix: bytes) -> tuple[bytes, bytes]:
         return prefix, b"\0"
     end[-1] += 1
     return prefix, bytes(end)
+
+
+def key_range(key: Key, range_end: Key | None = None, *, prefix: bool = False,
+              from_key: bool = False) -> tuple[bytes, bytes]:
+    """etcd's (key, range_end) for one key, [key, range_end), every key under the prefix key (prefix=True), or
+    every key from key on (from_key=True); an empty key with prefix or from_key: every key."""
+    if (range_end is not None) + bool(prefix) + bool(from_key) > 1:
+        raise ValueError("give at most one of range_end, prefix=True and from_key=True")
+    start = to_bytes("prefix" if prefix else "key", key)
+    if prefix:
+        return prefix_range(start)
+    if from_key:
+        return start or b"\0", b"\0"
+    if not start:
+        raise ValueError("key must not be empty (etcd has no empty key; from_key=True covers every key)")
+    if range_end is None:
+        return start, b""
+    return start, to_bytes("range_end", range_end, allow_empty=False)

@@ -18,7 +18,7 @@ from ._calls import (
     single_call,
 )
 from ._errors import ConflictError, KeyExistsError, RevisionWentBackwards
-from ._keys import Key, prefix_range, to_bytes
+from ._keys import Key, key_range, prefix_range, to_bytes
 from ._lease_ops import lease_to_attach
 from ._results import Deleted, Lease, PutResult, RangeResult, Snapshot, TxnResult
 from ._txn import Compare, Delete, Get, Put
@@ -87,19 +87,7 @@ def range_keys(
 ) -> Operation[RangeResult]:
     """One Range with every RangeRequest field: key alone, [key, range_end), the keys under prefix key, or
     every key from key on (from_key=True; with an empty key: every key)."""
-    start = to_bytes("key", key)
-    if (range_end is not None) + bool(prefix) + bool(from_key) > 1:
-        raise ValueError("give at most one of range_end, prefix=True and from_key=True")
-    if prefix:
-        start, end = prefix_range(start)
-    elif from_key:
-        start, end = start or b"\0", b"\0"
-    elif range_end is not None:
-        end = to_bytes("range_end", range_end, allow_empty=False)
-    elif start:
-        end = b""
-    else:
-        raise ValueError("key must not be empty (etcd has no empty key; from_key=True reads every key)")
+    start, end = key_range(key, range_end, prefix=prefix, from_key=from_key)
     filters = {name: check_int(name, value, 0) for name, value in (
         ("min_mod_revision", min_mod_revision), ("max_mod_revision", max_mod_revision),
         ("min_create_revision", min_create_revision), ("max_create_revision", max_create_revision))}

@@ -278,6 +278,7 @@ class WatchStreamState:
                     progress_notify=spec.progress_notify,
                     fragment=spec.fragment,
                     watch_id=watch_id,
+                    filters=spec.filters,
                 )
             )
 

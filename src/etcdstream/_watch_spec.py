@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._keys import Key, prefix_range, to_bytes
+from collections.abc import Iterable
+
+from ._keys import Key, key_range
+from ._types import WatchFilter
+from ._validate import check_enum
 
 #: Events a watcher may hold for a slow consumer before its server-side watch is
 #: paused (canceled); it resumes from where it stopped once the consumer catches
@@ -23,27 +27,34 @@ class WatchSpec:
     progress_notify: bool
     coalesce: bool
     fragment: bool
+    filters: tuple[WatchFilter, ...] = ()  #: the events etcd leaves out
 
 
 def watch_spec(
     key: Key,
+    range_end: Key | None = None,
     *,
-    prefix: bool,
+    prefix: bool = False,
+    from_key: bool = False,
     start_revision: int | None,
     prev_kv: bool,
     progress_notify: bool,
     coalesce: bool,
     fragment: bool = False,
+    filters: Iterable[WatchFilter] = (),
 ) -> WatchSpec:
-    """Check a watch's arguments (before any I/O) and return its spec."""
-    key_bytes = to_bytes("prefix" if prefix else "key", key, allow_empty=prefix)
+    """Check a watch's arguments (before any I/O) and return its spec: one key, [key, range_end), the keys
+    under the prefix key, or every key from key on (see _keys.key_range)."""
+    start, end = key_range(key, range_end, prefix=prefix, from_key=from_key)
     if start_revision is not None and (
         not isinstance(start_revision, int) or isinstance(start_revision, bool) or start_revision < 1
     ):
         raise ValueError(f"start_revision must be an int >= 1 (or None for now), got {start_revision!r}")
-    start, end = prefix_range(key_bytes) if prefix else (key_bytes, b"")
+    if isinstance(filters, (str, bytes)) or not isinstance(filters, Iterable):
+        raise TypeError(f"filters must be an iterable of WatchFilter, got {type(filters).__name__}")
+    checked = tuple(sorted({WatchFilter(check_enum("filters item", f, WatchFilter)) for f in filters}))
     return WatchSpec(start, end, start_revision or 0, bool(prev_kv), bool(progress_notify), bool(coalesce),
-                     bool(fragment))
+                     bool(fragment), checked)
 
 
 def check_max_buffered_events(value: object) -> int:
