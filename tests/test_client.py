@@ -67,8 +67,13 @@ def test_delete_prefix_and_count(run, etcd_server, fresh_prefix):
         await etcd.put(fresh_prefix + "b", "x")
         assert await etcd.count(fresh_prefix) == 6
         assert await etcd.count(fresh_prefix + "a/") == 5
-        assert await etcd.delete(fresh_prefix + "a/", prefix=True) == 5
+        deleted = await etcd.delete(fresh_prefix + "a/", prefix=True)
+        assert deleted == 5
+        for revision, count in ((deleted.revision - 1, 5), (deleted.revision, 0)):  # the delete's revision
+            assert (await etcd.range(fresh_prefix + "a/", prefix=True, revision=revision, count_only=True)).count == count
         assert await etcd.count(fresh_prefix) == 1
+        result = await etcd.txn([], [etcdstream.Delete(fresh_prefix + "b")])
+        assert result.responses[0] == 1 and result.responses[0].revision == result.revision
 
     run(body, etcd_server.endpoint)
 

@@ -153,7 +153,7 @@ def delete(key: Key, *, prefix: bool = False, prev_kv: bool = False, timeout: fl
 
     def decode(raw: bytes) -> Deleted:
         resp = parse_message(_proto.DeleteRangeResponse, raw)
-        return Deleted(resp.deleted, [_key_value(kv) for kv in resp.prev_kvs])
+        return Deleted(resp.deleted, [_key_value(kv) for kv in resp.prev_kvs], resp.header.revision)
 
     return single_call(Call(_DELETE_RANGE, request, check_timeout(timeout), idempotent=False), decode)
 
@@ -182,7 +182,8 @@ def _request_op(op: Get | Put | Delete) -> Any:
     raise TypeError(f"txn operations must be Get, Put or Delete, got {type(op).__name__}")
 
 
-def _response_value(response: Any) -> object:
+def _response_value(response: Any, revision: int) -> object:
+    """What one operation of a txn returned; revision: the txn's (etcd leaves the operations' headers empty)."""
     kind = response.WhichOneof("response")
     if kind == "response_range":
         return [_key_value(kv) for kv in response.response_range.kvs]
@@ -191,7 +192,7 @@ def _response_value(response: Any) -> object:
         return _key_value(put_resp.prev_kv) if put_resp.HasField("prev_kv") else None
     if kind == "response_delete_range":
         deleted = response.response_delete_range
-        return Deleted(deleted.deleted, [_key_value(kv) for kv in deleted.prev_kvs])
+        return Deleted(deleted.deleted, [_key_value(kv) for kv in deleted.prev_kvs], revision)
     return None
 
 
@@ -212,7 +213,7 @@ def _txn_call(compare: Iterable[Compare], success: Iterable[Get | Put | Delete],
 
 def _txn_result(raw: bytes) -> TxnResult:
     resp = parse_message(_proto.TxnResponse, raw)
-    return TxnResult(resp.succeeded, resp.header.revision, [_response_value(r) for r in resp.responses])
+    return TxnResult(resp.succeeded, resp.header.revision, [_response_value(r, resp.header.revision) for r in resp.responses])
 
 
 def txn(

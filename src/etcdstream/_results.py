@@ -46,13 +46,16 @@ class PutResult:
 
 
 class Deleted(int):
-    """The number of keys a delete removed (an int); `prev_kvs` holds them when prev_kv=True was asked."""
+    """The number of keys a delete removed (an int); `prev_kvs` holds them when prev_kv=True was asked, and
+    `revision` is etcd's revision after the delete (the delete's own when it removed keys)."""
 
     prev_kvs: list[KeyValue]
+    revision: int
 
-    def __new__(cls, deleted: int, prev_kvs: list[KeyValue] | None = None) -> Deleted:
+    def __new__(cls, deleted: int, prev_kvs: list[KeyValue] | None = None, revision: int = 0) -> Deleted:
         self = super().__new__(cls, deleted)
         self.prev_kvs = prev_kvs or []
+        self.revision = revision
         return self
 
 
