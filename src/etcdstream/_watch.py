@@ -180,6 +180,17 @@ class WatchStreamState:
         self._forget(watcher)
         self._cancel(watcher)
 
+    def take_news(self, watcher: WatcherState) -> EventBatch:
+        """The batch of a watcher that has news (a paused watch, drained, is created again: flush the
+        requests); raises its error, or WatcherEnded, once it ended."""
+        if watcher.responses:
+            batch = watcher.take_batch()
+            self.resume_if_drained(watcher)
+            return batch
+        if watcher.error is not None:
+            raise watcher.error
+        raise WatcherEnded
+
     def resume_if_drained(self, watcher: WatcherState) -> None:
         """Re-create a watch paused for a slow consumer once its buffer is empty."""
         if watcher.paused and not watcher.responses and watcher.active:

@@ -87,7 +87,9 @@ class AsyncWatchStream(WatchStreamDriver):
                 return None
         if not watcher.responses:
             self._wakeups.pop(watcher, None)  # it ended: news forever
-        return self._take_news(watcher)
+        batch = self._state.take_news(watcher)
+        self._flush()
+        return batch
 
     def close_watcher(self, watcher: WatcherState) -> None:
         if not watcher.closed:

@@ -10,8 +10,7 @@ import grpc
 from ._calls import Call
 from ._errors import AuthFailed, ClientClosed, EtcdError
 from ._transport import TransportBase
-from ._watch import WATCH_METHOD, StreamStep, WatcherEnded, WatcherState, WatchStreamState, stream_failure
-from .codec import EventBatch
+from ._watch import WATCH_METHOD, StreamStep, WatchStreamState, stream_failure
 
 #: Put on a call's request queue: the request stream ends there.
 STOP = object()
@@ -42,17 +41,6 @@ class WatchStreamDriver:
             self._requests.put_nowait(STOP)
         if self._call is not None:
             self._call.cancel()
-
-    def _take_news(self, watcher: WatcherState) -> EventBatch:
-        """The batch of a watcher that has news; raises its error, or WatcherEnded, once it ended."""
-        if watcher.responses:
-            batch = watcher.take_batch()
-            self._state.resume_if_drained(watcher)  # a paused watch, drained, is created again
-            self._flush()
-            return batch
-        if watcher.error is not None:
-            raise watcher.error
-        raise WatcherEnded
 
     def _broken_by(self, e: grpc.RpcError) -> tuple[StreamStep, EtcdError]:
         """What a call ended by e asks for, and the error the watchers get if it is the end."""

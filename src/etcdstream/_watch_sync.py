@@ -144,7 +144,9 @@ class WatchStream(WatchStreamDriver):
                 self._stream_turn.notify()
                 if not self._cond.wait_for(watcher.has_news, timeout):
                     return None
-            return self._take_news(watcher)
+            batch = self._state.take_news(watcher)
+            self._flush()
+            return batch
 
     def _read_in_place(self) -> bool:
         """Read one response in the calling consumer's thread (holding _cond); False if another thread reads.
