@@ -153,12 +153,50 @@ def test_txn(run, etcd_server, fresh_prefix):
             [Put(b, "never")],
         )
         assert result.succeeded
-        put_prev, got, deleted = result.responses
-        assert put_prev is None
-        assert [kv.key for kv in got] == [a.encode(), b.encode()]
+        put, got, deleted = result.responses
+        assert put == etcdstream.PutResult(result.revision, None)
+        assert [kv.key for kv in got.kvs] == [a.encode(), b.encode()] and got.count == 2
         assert deleted == 1 and deleted.prev_kvs[0].value == b"1"
         result = await etcd.txn([Compare(a, "create_revision", ">", 0)], [], [Get(b)])
-        assert not result.succeeded and result.responses[0][0].value == b"2"
+        assert not result.succeeded and result.responses[0].kvs[0].value == b"2"
+
+    run(body, etcd_server.endpoint)
+
+
+def test_txn_over_ranges_leases_nested_and_with_range_options(run, etcd_server, fresh_prefix):
+    p = fresh_prefix
+
+    async def body(etcd):
+        for name in ("a", "b", "c"):
+            await etcd.put(p + name, "1")
+        lease = await etcd.grant(30)
+        await etcd.put(p + "leased", "x", lease=lease)
+        # A compare over a range holds only if it holds for every key in it.
+        every_v1 = Compare(p + "a", "version", "==", 1, range_end=p + "d")
+        assert (await etcd.txn([every_v1])).succeeded
+        await etcd.put(p + "c", "2")
+        assert not (await etcd.txn([every_v1])).succeeded
+        assert (await etcd.txn([Compare(p, "create_revision", ">", 0, prefix=True)])).succeeded
+        assert (await etcd.txn([Compare(p + "leased", "lease", "==", lease.id)])).succeeded
+        assert (await etcd.txn([Compare(p + "a", "lease", "==", 0)])).succeeded
+        # Range options inside a txn, and a nested txn with its own branches; results typed per operation.
+        result = await etcd.txn([], [
+            Get(p, prefix=True, limit=2, sort_order="descend", keys_only=True),
+            Get(p + "a", p + "c", count_only=True),
+            etcdstream.Txn([Compare(p + "a", "value", "==", "nope")], [Put(p + "n", "no")],
+                           [Put(p + "n", "yes", prev_kv=True), Get(p + "n")]),
+        ])
+        read, counted, nested = result.responses
+        assert [kv.key for kv in read.kvs] == [(p + "leased").encode(), (p + "c").encode()]
+        assert read.more and read.count == 4 and read.kvs[0].value == b"" and read.revision == result.revision
+        assert (counted.kvs, counted.count) == ([], 2)
+        assert isinstance(nested, etcdstream.TxnResult) and not nested.succeeded
+        assert nested.responses[0] == etcdstream.PutResult(result.revision, None)
+        assert nested.responses[1].kvs[0].value == b"yes"
+        with pytest.raises(TypeError, match="txn operations must be Get, Put, Delete or Txn"):
+            await etcd.txn([], [(p + "a", "x")])
+        with pytest.raises(ValueError, match="sort_order must be one of"):
+            Get(p, prefix=True, sort_order="up")
 
     run(body, etcd_server.endpoint)
 

@@ -48,7 +48,7 @@ from ._results import (
     Version,
 )
 from ._sync import Client
-from ._txn import Compare, Delete, Get, Put
+from ._txn import Compare, Delete, Get, Put, Txn
 from ._types import EventType, SortOrder, SortTarget, WatchFilter
 from ._watch_async import AsyncWatcher
 from ._watch_sync import Watcher
@@ -97,6 +97,7 @@ __all__ = [
     "SortTarget",
     "Status",
     "Timeout",
+    "Txn",
     "TxnResult",
     "Version",
     "WatchCanceled",

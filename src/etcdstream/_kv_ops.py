@@ -18,11 +18,11 @@ from ._calls import (
     single_call,
 )
 from ._errors import ConflictError, KeyExistsError, RevisionWentBackwards
-from ._keys import Key, key_range, prefix_range, to_bytes
+from ._keys import Key, prefix_range, to_bytes
 from ._lease_ops import lease_to_attach
 from ._results import Deleted, Lease, PutResult, RangeResult, Snapshot, TxnResult
-from ._txn import Compare, Delete, Get, Put
-from ._types import SortOrder, SortTarget
+from ._txn import Compare, Delete, Get, Put, checked_compares, checked_operations
+from ._txn import Operation as TxnOperation
 from .codec import KeyValue
 
 #: readdir's default page size. etcd 3.5 counts the whole rest of the range for
@@ -55,17 +55,6 @@ def get(key: Key, *, revision: int | None = None, serializable: bool = False,
     return single_call(Call(RANGE_METHOD, request, check_timeout(timeout)), decode)
 
 
-_SORT_ORDERS = {"none": SortOrder.NONE, "ascend": SortOrder.ASCEND, "descend": SortOrder.DESCEND}
-_SORT_TARGETS = {"key": SortTarget.KEY, "version": SortTarget.VERSION, "create_revision": SortTarget.CREATE,
-                 "mod_revision": SortTarget.MOD, "value": SortTarget.VALUE}
-
-
-def _choice(name: str, value: object, choices: dict[str, Any]) -> Any:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    return choices[value]  # type: ignore[index]
-
-
 def range_keys(
     key: Key,
     range_end: Key | None = None,
@@ -87,19 +76,18 @@ def range_keys(
 ) -> Operation[RangeResult]:
     """One Range with every RangeRequest field: key alone, [key, range_end), the keys under prefix key, or
     every key from key on (from_key=True; with an empty key: every key)."""
-    start, end = key_range(key, range_end, prefix=prefix, from_key=from_key)
-    filters = {name: check_int(name, value, 0) for name, value in (
-        ("min_mod_revision", min_mod_revision), ("max_mod_revision", max_mod_revision),
-        ("min_create_revision", min_create_revision), ("max_create_revision", max_create_revision))}
+    get = Get(key, range_end, prefix=prefix, from_key=from_key, revision=revision, limit=limit,
+              sort_order=sort_order, sort_target=sort_target, keys_only=keys_only, count_only=count_only,
+              min_mod_revision=min_mod_revision, max_mod_revision=max_mod_revision,
+              min_create_revision=min_create_revision, max_create_revision=max_create_revision)
     request = codec.encode_range_request(
-        start, end, limit=check_int("limit", limit, 0), revision=check_revision(revision),
-        keys_only=bool(keys_only), count_only=bool(count_only), serializable=bool(serializable),
-        sort_order=_choice("sort_order", sort_order, _SORT_ORDERS),
-        sort_target=_choice("sort_target", sort_target, _SORT_TARGETS),
+        get.key, get.range_end, limit=get.limit, revision=get.revision, keys_only=get.keys_only,
+        count_only=get.count_only, serializable=bool(serializable), sort_order=get.sort_order,
+        sort_target=get.sort_target,
     )
-    if any(filters.values()):
+    if get.revision_filters:
         # The codec encodes the hot fields; protobuf appends the rest (fields of one message may come in any order).
-        request += _proto.RangeRequest(**{k: v for k, v in filters.items() if v}).SerializeToString()
+        request += _proto.RangeRequest(**get.revision_filters).SerializeToString()
 
     def decode(raw: bytes) -> RangeResult:
         page = codec.decode_range_response(raw)
@@ -163,50 +151,58 @@ _COMPARE_TARGETS = {"version": 0, "create_revision": 1, "mod_revision": 2, "valu
 
 
 def _compare_message(compare: Compare) -> Any:
-    message = _proto.Compare(
-        key=compare.key, result=_COMPARE_RESULTS[compare.op], target=_COMPARE_TARGETS[compare.target]
-    )
+    message = _proto.Compare(key=compare.key, range_end=compare.range_end, result=_COMPARE_RESULTS[compare.op],
+                             target=_COMPARE_TARGETS[compare.target])
     setattr(message, compare.target, compare.value)
     return message
 
 
-def _request_op(op: Get | Put | Delete) -> Any:
+def _range_message(get: Get) -> Any:
+    return _proto.RangeRequest(
+        key=get.key, range_end=get.range_end, revision=get.revision, limit=get.limit, sort_order=get.sort_order,
+        sort_target=get.sort_target, keys_only=get.keys_only, count_only=get.count_only, **get.revision_filters)
+
+
+def _txn_message(compare: Iterable[Compare], success: Iterable[TxnOperation],
+                 failure: Iterable[TxnOperation]) -> Any:
+    return _proto.TxnRequest(
+        compare=[_compare_message(c) for c in checked_compares(compare)],
+        success=[_request_op(op) for op in checked_operations(success)],
+        failure=[_request_op(op) for op in checked_operations(failure)],
+    )
+
+
+def _request_op(op: TxnOperation) -> Any:
     if isinstance(op, Get):
-        return _proto.RequestOp(request_range=_proto.RangeRequest(key=op.key, range_end=op.range_end, keys_only=op.keys_only))
+        return _proto.RequestOp(request_range=_range_message(op))
     if isinstance(op, Put):
         return _proto.RequestOp(request_put=_proto.PutRequest(key=op.key, value=op.value, lease=op.lease, prev_kv=op.prev_kv))
     if isinstance(op, Delete):
         return _proto.RequestOp(
             request_delete_range=_proto.DeleteRangeRequest(key=op.key, range_end=op.range_end, prev_kv=op.prev_kv)
         )
-    raise TypeError(f"txn operations must be Get, Put or Delete, got {type(op).__name__}")
+    return _proto.RequestOp(request_txn=_txn_message(op.compare, op.success, op.failure))
 
 
-def _response_value(response: Any, revision: int) -> object:
+def _response_value(response: Any, revision: int) -> RangeResult | PutResult | Deleted | TxnResult:
     """What one operation of a txn returned; revision: the txn's (etcd leaves the operations' headers empty)."""
     kind = response.WhichOneof("response")
     if kind == "response_range":
-        return [_key_value(kv) for kv in response.response_range.kvs]
+        read = response.response_range
+        return RangeResult([_key_value(kv) for kv in read.kvs], int(read.count), bool(read.more), revision)
     if kind == "response_put":
         put_resp = response.response_put
-        return _key_value(put_resp.prev_kv) if put_resp.HasField("prev_kv") else None
+        return PutResult(revision, _key_value(put_resp.prev_kv) if put_resp.HasField("prev_kv") else None)
     if kind == "response_delete_range":
         deleted = response.response_delete_range
         return Deleted(deleted.deleted, [_key_value(kv) for kv in deleted.prev_kvs], revision)
-    return None
+    nested = response.response_txn
+    return TxnResult(nested.succeeded, revision, [_response_value(r, revision) for r in nested.responses])
 
 
-def _txn_call(compare: Iterable[Compare], success: Iterable[Get | Put | Delete],
-              failure: Iterable[Get | Put | Delete], timeout: float | None) -> Call:
-    compares = list(compare)
-    for c in compares:
-        if not isinstance(c, Compare):
-            raise TypeError(f"txn comparisons must be Compare objects, got {type(c).__name__}")
-    request = _proto.TxnRequest(
-        compare=[_compare_message(c) for c in compares],
-        success=[_request_op(op) for op in success],
-        failure=[_request_op(op) for op in failure],
-    )
+def _txn_call(compare: Iterable[Compare], success: Iterable[TxnOperation],
+              failure: Iterable[TxnOperation], timeout: float | None) -> Call:
+    request = _txn_message(compare, success, failure)
     # Not idempotent: a retried create or compare-and-swap would see its own first write.
     return Call(_TXN, request.SerializeToString(), timeout, idempotent=False)
 
@@ -218,8 +214,8 @@ def _txn_result(raw: bytes) -> TxnResult:
 
 def txn(
     compare: Iterable[Compare],
-    success: Iterable[Get | Put | Delete] = (),
-    failure: Iterable[Get | Put | Delete] = (),
+    success: Iterable[TxnOperation] = (),
+    failure: Iterable[TxnOperation] = (),
     *,
     timeout: float | None = None,
 ) -> Operation[TxnResult]:
@@ -270,8 +266,8 @@ def compare_and_delete(key: Key, mod_revision: int, *, timeout: float | None = N
 def _swap_result(raw: bytes, key: bytes, expected: int) -> int:
     result = _txn_result(raw)
     if not result.succeeded:
-        current = result.responses[0]
-        raise ConflictError(key, expected, current[0] if current else None)  # type: ignore[index]
+        current = result.responses[0].kvs  # type: ignore[union-attr]
+        raise ConflictError(key, expected, current[0] if current else None)
     return result.revision
 
 

@@ -79,15 +79,13 @@ class LeaseInfo:
 
 @dataclass(frozen=True, slots=True)
 class TxnResult:
-    """Whether the txn's comparisons held, its revision, and one result per executed operation.
-
-    A Get gives a list of KeyValue, a Put the previous KeyValue (or None), a
-    Delete a Deleted count.
-    """
+    """Whether the txn's comparisons held, its revision, and one result per executed operation:
+    a Get gives a RangeResult, a Put a PutResult, a Delete a Deleted count, a nested Txn a TxnResult
+    (each at the txn's revision)."""
 
     succeeded: bool
     revision: int
-    responses: list[object]
+    responses: list[RangeResult | PutResult | Deleted | TxnResult]
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from ._results import (
     Version,
 )
 from ._transport_sync import Transport
-from ._txn import Compare, Delete, Get, Put
+from ._txn import Compare, Delete, Get, Put, Txn
 from ._types import WatchFilter
 from ._watch_sync import Watcher, WatchStream
 from ._watch_spec import DEFAULT_MAX_BUFFERED_EVENTS, check_max_buffered_events, watch_spec
@@ -123,8 +123,8 @@ class Client:
         """Store value under directory/<new unique, increasing id> and return that key."""
         return self._transport.run(_kv_ops.push(directory, value, ttl=ttl, timeout=timeout))
 
-    def txn(self, compare: Iterable[Compare], success: Iterable[Get | Put | Delete] = (),
-                  failure: Iterable[Get | Put | Delete] = (), *, timeout: float | None = None) -> TxnResult:
+    def txn(self, compare: Iterable[Compare], success: Iterable[Get | Put | Delete | Txn] = (),
+                  failure: Iterable[Get | Put | Delete | Txn] = (), *, timeout: float | None = None) -> TxnResult:
         """Atomically: if every Compare holds run `success`, else `failure`."""
         return self._transport.run(_kv_ops.txn(compare, success, failure, timeout=timeout))
 

@@ -114,7 +114,7 @@ def create_missing(client: Client, items: list[tuple[bytes, bytes]]) -> tuple[li
             if result.succeeded:
                 created.extend(key for key, _ in missing)
                 break
-            present = {kv.key for kvs in result.responses for kv in kvs}  # type: ignore[attr-defined]
+            present = {kv.key for read in result.responses for kv in read.kvs}  # type: ignore[union-attr]
             existing.extend(key for key, _ in missing if key in present)
             missing = [(key, value) for key, value in missing if key not in present]
             if not missing:
