@@ -20,6 +20,7 @@ def test_the_committed_blocking_modules_are_what_the_asyncio_ones_generate():
     (etcdstream.Client, etcdstream.AsyncClient),
     (etcdstream.Watcher, etcdstream.AsyncWatcher),
     (etcdstream.Mirror, etcdstream.AsyncMirror),
+    (etcdstream.Session, etcdstream.AsyncSession),
 ])
 def test_both_flavours_have_the_same_public_methods_and_signatures(sync_class, async_class):
     def public(cls):  # what each class defines (a shared base class is the same for both)

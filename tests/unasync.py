@@ -1,5 +1,5 @@
-"""Generate the blocking client, watcher and Mirror (_sync.py, _watcher_sync.py, _mirror_sync.py in
-src/etcdstream/) from their asyncio sources (_async.py, ...), as httpcore does.
+"""Generate the blocking client, watcher, Mirror and Session (_sync.py, _watcher_sync.py, _mirror_sync.py,
+_session_sync.py in src/etcdstream/) from their asyncio sources (_async.py, ...), as httpcore does.
 
 Run `python tests/unasync.py` after editing a source; `--check` only says whether the generated files are
 up to date (tests/test_one_source.py checks it too). The rules rewrite whole words, in order; keep them
@@ -19,6 +19,7 @@ PAIRS = [
     ("_async.py", "_sync.py"),  # AsyncClient -> Client
     ("_watcher_async.py", "_watcher_sync.py"),  # AsyncWatcher -> Watcher
     ("_mirror_async.py", "_mirror_sync.py"),  # AsyncMirror -> Mirror
+    ("_session_async.py", "_session_sync.py"),  # AsyncSession -> Session
 ]
 
 RULES = [

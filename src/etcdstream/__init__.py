@@ -33,6 +33,8 @@ from ._errors import (
 )
 from ._mirror_async import AsyncMirror
 from ._mirror_sync import Mirror
+from ._session_async import AsyncSession
+from ._session_sync import Session
 from ._results import (
     Alarm,
     Deleted,
@@ -58,6 +60,7 @@ __all__ = [
     "Alarm",
     "AsyncClient",
     "AsyncMirror",
+    "AsyncSession",
     "AsyncWatcher",
     "AuthFailed",
     "Client",
@@ -92,6 +95,7 @@ __all__ = [
     "RangeResult",
     "RequestTooLarge",
     "RevisionWentBackwards",
+    "Session",
     "Snapshot",
     "SortOrder",
     "SortTarget",

@@ -14,6 +14,7 @@ from ._core import DEFAULT_TIMEOUT, ClientCore
 from ._errors import EtcdError
 from ._keys import Key
 from ._kv_ops import DEFAULT_PAGE_SIZE
+from ._lease_ops import LostCallback
 from ._results import (
     Alarm,
     Deleted,
@@ -29,6 +30,7 @@ from ._results import (
     Version,
 )
 from ._transport_async import AsyncTransport
+from ._session_async import AsyncSession
 from ._txn import Compare, Delete, Get, Put, Txn
 from ._types import WatchFilter
 from ._watch_async import AsyncWatcher, AsyncWatchStream
@@ -171,19 +173,34 @@ class AsyncClient:
 
     # --- leases ---
 
-    async def grant(self, ttl: int, *, keep_alive: bool = False, timeout: float | None = None) -> Lease:
-        """A new lease of ttl seconds; keep_alive=True refreshes it in the background until revoke() or close()."""
+    async def grant(self, ttl: int, *, keep_alive: bool = False, on_lost: LostCallback | None = None,
+                    timeout: float | None = None) -> Lease:
+        """A new lease of ttl seconds; keep_alive=True refreshes it in the background until revoke() or close()
+        (on_lost: see keep_alive)."""
+        if on_lost is not None and not keep_alive:
+            raise ValueError("on_lost goes with keep_alive=True")
         lease = await self._transport.run(_lease_ops.grant(ttl, timeout=timeout))
         if keep_alive:
-            await self.keep_alive(lease)
+            await self.keep_alive(lease, on_lost=on_lost)
         return lease
 
-    async def keep_alive(self, lease: Lease) -> None:
-        """Refresh lease every ttl/3 seconds until revoke(), close() or it expires: in a background
-        thread (blocking client) or task (asyncio client)."""
+    async def keep_alive(self, lease: Lease, *, on_lost: LostCallback | None = None) -> None:
+        """Refresh lease every ttl/3 seconds until revoke(), close() or it is lost: in a background thread
+        (blocking client) or task (asyncio client). Lost means etcd says it is gone (revoked, expired) or no
+        refresh succeeded for its TTL; then on_lost(lease, error) is called there, once."""
         if not isinstance(lease, Lease):
             raise TypeError(f"keep_alive needs the Lease grant() returned, got {type(lease).__name__}")
-        self._transport.keep_alive(lease)
+        if on_lost is not None and not callable(on_lost):
+            raise TypeError(f"on_lost must be callable, got {type(on_lost).__name__}")
+        self._transport.keep_alive(lease, on_lost)
+
+    async def session(self, ttl: int = 60, *, timeout: float | None = None) -> AsyncSession:
+        """A lease of ttl seconds kept alive until the session is closed or the lease is lost (Go's
+        concurrency.Session): `with client.session() as s` / `async with await client.session() as s`."""
+        lease = await self._transport.run(_lease_ops.grant(ttl, timeout=timeout))
+        session = AsyncSession(self, lease)
+        await self.keep_alive(lease, on_lost=session._on_lost)
+        return session
 
     async def keep_alive_once(self, lease: Lease | int, *, timeout: float | None = None) -> int:
         """Refresh a lease once; returns its new TTL (LeaseNotFound if it is gone)."""

@@ -36,6 +36,27 @@ class AsyncCondition:
         return nullcontext()
 
 
+class AsyncFlag:
+    """asyncio.Event with threading.Event's wait(timeout) -> bool."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Wait until set or timeout seconds pass; whether it is set."""
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        return self._event.is_set()
+
+
 class AsyncBackground:
     """A coroutine run as a task of the running event loop; stop() cancels it and waits for its end."""
 

@@ -15,6 +15,10 @@ class Condition(threading.Condition):
         return self
 
 
+class Flag(threading.Event):
+    """threading.Event (the blocking twin of AsyncFlag)."""
+
+
 class Background:
     """A function run in a daemon thread; stop() waits for it to return (it must see why by itself)."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from . import _proto
 from ._calls import (
     Call,
@@ -92,3 +94,40 @@ def leases(*, timeout: float | None = None) -> Operation[list[int]]:
     request = _proto.LeaseLeasesRequest().SerializeToString()
     decode = lambda raw: [int(lease.ID) for lease in parse_message(_proto.LeaseLeasesResponse, raw).leases]
     return single_call(Call(_LEASE_LEASES, request, check_timeout(timeout)), decode)
+
+
+#: What a lease's keeper calls once the lease is lost: on_lost(lease, error).
+LostCallback = Callable[[Lease, EtcdError], object]
+
+
+class KeepAliveState:
+    """One kept-alive lease, without I/O: when to refresh it, and when it is lost.
+
+    A keeper refreshes every ttl/3 seconds. The lease is lost when etcd says it is gone
+    (revoked, expired) or when no refresh succeeded for the TTL etcd last granted: then
+    it has expired on etcd, whether or not etcd can say so now (Go's client does the same).
+    """
+
+    def __init__(self, lease: Lease, now: float, on_lost: LostCallback | None = None) -> None:
+        self.lease = lease
+        self.interval = max(lease.ttl / 3, 0.1)
+        self.deadline = now + lease.ttl
+        self.on_lost = on_lost
+
+    def refreshed(self, ttl: int, now: float) -> None:
+        """A refresh succeeded: etcd granted ttl seconds from now."""
+        self.deadline = now + ttl
+
+    def lost_after(self, error: EtcdError, now: float) -> EtcdError | None:
+        """A refresh failed with error: the loss to report (the keeper then ends), or None to try again."""
+        if isinstance(error, LeaseNotFound):
+            return error
+        if now >= self.deadline:
+            return LeaseNotFound(f"lease {self.lease.id:x} was not refreshed for its TTL ({error}): it expired "
+                                 "on etcd (grant a new one)")
+        return None
+
+    def report(self, error: EtcdError) -> None:
+        """Tell the application the lease is lost (in the keeper's thread or task)."""
+        if self.on_lost is not None:
+            self.on_lost(self.lease, error)

@@ -15,7 +15,7 @@ import grpc.aio
 from . import _lease_ops
 from ._calls import Call, Operation
 from ._core import ClientCore
-from ._errors import ClientClosed, EtcdError, LeaseNotFound
+from ._errors import ClientClosed, EtcdError
 from ._http import fetch_version
 from ._results import Lease, Version
 from ._retry import Decision, RetryPolicy, Step
@@ -148,13 +148,15 @@ class AsyncTransport(TransportBase):
 
     # --- lease keepers ---
 
-    def keep_alive(self, lease: Lease) -> None:
-        """Refresh lease every ttl/3 seconds in a task until stop_keep_alive(), close() or it expires."""
+    def keep_alive(self, lease: Lease, on_lost: _lease_ops.LostCallback | None = None) -> None:
+        """Refresh lease every ttl/3 seconds in a task until stop_keep_alive(), close() or it is lost
+        (then on_lost(lease, error) is called in that task)."""
         if self._closed:
             raise ClientClosed("the client is closed (make a new one)")
         task = self._keepers.get(lease.id)
         if task is None or task.done():
-            self._keepers[lease.id] = asyncio.create_task(self._keep_alive(lease), name=f"etcdstream-lease-{lease.id:x}")
+            state = _lease_ops.KeepAliveState(lease, asyncio.get_running_loop().time(), on_lost)
+            self._keepers[lease.id] = asyncio.create_task(self._keep_alive(state), name=f"etcdstream-lease-{lease.id:x}")
 
     async def stop_keep_alive(self, lease_id: int) -> None:
         """Stop refreshing the lease (if a task does)."""
@@ -162,16 +164,20 @@ class AsyncTransport(TransportBase):
         if task is not None:
             await _cancel(task)
 
-    async def _keep_alive(self, lease: Lease) -> None:
-        interval = max(lease.ttl / 3, 0.1)
+    async def _keep_alive(self, state: _lease_ops.KeepAliveState) -> None:
+        clock = asyncio.get_running_loop().time
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(state.interval)
             try:
-                await self.run(_lease_ops.keep_alive_once(lease, timeout=interval))
-            except (LeaseNotFound, ClientClosed):
+                state.refreshed(await self.run(_lease_ops.keep_alive_once(state.lease, timeout=state.interval)),
+                                clock())
+            except ClientClosed:
                 return
-            except EtcdError:
-                continue  # etcd unreachable for now: the next round (or failover) may work
+            except EtcdError as e:  # etcd unreachable for now (the next round or a failover may work), or lost
+                lost = state.lost_after(e, clock())
+                if lost is not None:
+                    state.report(lost)  # stop_keep_alive() cancels this task: a stopped keeper never reports
+                    return
 
     async def close(self) -> None:
         """Stop the lease keepers and close the channels. Idempotent."""

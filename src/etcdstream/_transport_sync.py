@@ -15,7 +15,7 @@ import grpc
 from . import _lease_ops
 from ._calls import Call, Operation
 from ._core import ClientCore
-from ._errors import ClientClosed, EtcdError, LeaseNotFound
+from ._errors import ClientClosed, EtcdError
 from ._http import fetch_version
 from ._results import Lease, Version
 from ._retry import Decision, RetryPolicy, Step
@@ -58,23 +58,28 @@ class Connection:
 
 
 class _LeaseKeeper(threading.Thread):
-    """Refreshes one lease every ttl/3 seconds until stopped, the lease is gone or the client closes."""
+    """Refreshes one lease every ttl/3 seconds until stopped, the lease is lost or the client closes."""
 
-    def __init__(self, transport: Transport, lease: Lease) -> None:
-        super().__init__(name=f"etcdstream-lease-{lease.id:x}", daemon=True)
+    def __init__(self, transport: Transport, state: _lease_ops.KeepAliveState) -> None:
+        super().__init__(name=f"etcdstream-lease-{state.lease.id:x}", daemon=True)
         self.transport = transport
-        self.lease = lease
-        self.interval = max(lease.ttl / 3, 0.1)
+        self.state = state
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        while not self.stopped.wait(self.interval):
+        state = self.state
+        while not self.stopped.wait(state.interval):
             try:
-                self.transport.run(_lease_ops.keep_alive_once(self.lease, timeout=self.interval))
-            except (LeaseNotFound, ClientClosed):
+                state.refreshed(self.transport.run(_lease_ops.keep_alive_once(state.lease, timeout=state.interval)),
+                                time.monotonic())
+            except ClientClosed:
                 return
-            except EtcdError:
-                continue  # etcd unreachable for now: the next round (or failover) may work
+            except EtcdError as e:  # etcd unreachable for now (the next round or a failover may work), or lost
+                lost = state.lost_after(e, time.monotonic())
+                if lost is not None:
+                    if not self.stopped.is_set():
+                        state.report(lost)
+                    return
 
     def stop(self) -> None:
         self.stopped.set()
@@ -174,13 +179,15 @@ class Transport(TransportBase):
 
     # --- lease keepers ---
 
-    def keep_alive(self, lease: Lease) -> None:
-        """Refresh lease every ttl/3 seconds in a thread until stop_keep_alive(), close() or it expires."""
+    def keep_alive(self, lease: Lease, on_lost: _lease_ops.LostCallback | None = None) -> None:
+        """Refresh lease every ttl/3 seconds in a thread until stop_keep_alive(), close() or it is lost
+        (then on_lost(lease, error) is called in that thread)."""
         with self._lock:
             if self._closed:
                 raise ClientClosed("the client is closed (make a new one)")
             if lease.id not in self._keepers or not self._keepers[lease.id].is_alive():
-                keeper = self._keepers[lease.id] = _LeaseKeeper(self, lease)
+                state = _lease_ops.KeepAliveState(lease, time.monotonic(), on_lost)
+                keeper = self._keepers[lease.id] = _LeaseKeeper(self, state)
                 keeper.start()
 
     def stop_keep_alive(self, lease_id: int) -> None:
