@@ -1,9 +1,10 @@
-"""Maintenance and cluster operations (I/O-free generators of Calls, see _calls): status, members, health,
+"""Maintenance and cluster operations (I/O-free generators of Calls, see _calls): status, member_list, health,
 version, alarms, compact, defragment, hash_kv, move_leader."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from . import _proto, codec
 from ._calls import Call, Operation, check_int, check_revision, check_timeout, parse_message, single_call
@@ -47,17 +48,25 @@ def alarm_list(*, timeout: float | None = None) -> Operation[list[Alarm]]:
     return single_call(Call(_ALARM, _ALARM_GET, check_timeout(timeout)), _alarms_from)
 
 
-def members(*, timeout: float | None = None) -> Operation[list[Member]]:
-    """Every member of the cluster."""
-    call = Call(_MEMBER_LIST, _proto.MemberListRequest().SerializeToString(), check_timeout(timeout))
+def member_list(*, serializable: bool = False, timeout: float | None = None) -> Operation[list[Member]]:
+    """Every member of the cluster (Cluster/MemberList).
 
-    def decode(raw: bytes) -> list[Member]:
-        return [
-            Member(int(m.ID), m.name, list(m.peerURLs), list(m.clientURLs), bool(m.isLearner))
-            for m in parse_message(_proto.MemberListResponse, raw).members
-        ]
+    Linearizable unless serializable: etcd 3.5 first catches up with the leader, so a membership
+    change made through another member shows (as etcd's Go client asks, since 3.5). etcd 3.4 has no
+    such option and always answers from the member in use's own view, as serializable=True does.
+    """
+    request = _proto.MemberListRequest(linearizable=not serializable).SerializeToString()
+    call = Call(_MEMBER_LIST, request, check_timeout(timeout))
+    return single_call(call, lambda raw: _members_from(parse_message(_proto.MemberListResponse, raw).members))
 
-    return single_call(call, decode)
+
+def _member_from(m: Any) -> Member:
+    """A Member from etcd's Member message."""
+    return Member(int(m.ID), m.name, list(m.peerURLs), list(m.clientURLs), bool(m.isLearner))
+
+
+def _members_from(members: Any) -> list[Member]:
+    return [_member_from(m) for m in members]
 
 
 def health(*, timeout: float | None = None) -> Operation[bool]:
@@ -142,7 +151,7 @@ _UINT64_MAX = 2**64 - 1
 def _member_id(name: str, value: object) -> int:
     """A member id (uint64: etcd's ids use the whole range, unlike revisions), checked."""
     if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int (a member id, see members()), got {type(value).__name__}")
+        raise TypeError(f"{name} must be an int (a member id, see member_list()), got {type(value).__name__}")
     if not 1 <= value <= _UINT64_MAX:
         raise ValueError(f"{name} must be a member id between 1 and 2**64-1, got {value}")
     return value

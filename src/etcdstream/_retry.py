@@ -50,7 +50,7 @@ _ERRORS_BY_DETAILS: tuple[tuple[str, type[EtcdError], str], ...] = (
     # moved the leadership away from the member in use.
     ("not leader", NotLeader, "send it to the member status().leader names; "
                               "after a retried move_leader the leadership may already have moved"),
-    ("bad leader transferee", EtcdError, "the target must be a voting member of the cluster: see members()"),
+    ("bad leader transferee", EtcdError, "the target must be a voting member of the cluster: see member_list()"),
     ("requested lease not found", LeaseNotFound, "the lease expired or was revoked; grant a new one"),
     ("request is too large", RequestTooLarge, "split the request, or raise etcd's --max-request-bytes"),
     # etcd answers so when the call's deadline passes while it works on it.

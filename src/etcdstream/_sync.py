@@ -214,9 +214,11 @@ class Client:
         check_timeout(timeout)
         return self._transport.fetch_version(timeout)
 
-    def members(self, *, timeout: float | None = None) -> list[Member]:
-        """Every member of the cluster."""
-        return self._transport.run(_cluster_ops.members(timeout=timeout))
+    def member_list(self, *, serializable: bool = False, timeout: float | None = None) -> list[Member]:
+        """Every member of the cluster, learners included. On etcd 3.5 the member in use first catches up
+        with the leader, so changes made through another member show; serializable=True (and etcd 3.4
+        always) answers from the member in use's own view, without a leader."""
+        return self._transport.run(_cluster_ops.member_list(serializable=serializable, timeout=timeout))
 
     def alarm_list(self, *, timeout: float | None = None) -> list[Alarm]:
         """Every alarm raised in the cluster (NOSPACE: a member's backend quota is full; writes fail until disarmed)."""
@@ -249,7 +251,7 @@ class Client:
         return self._transport.run(_cluster_ops.hash_kv(revision, timeout=timeout))
 
     def move_leader(self, target_member_id: int, *, timeout: float | None = None) -> None:
-        """Hand the leadership to the member target_member_id (an id from members()); returns once it leads.
+        """Hand the leadership to the member target_member_id (an id from member_list()); returns once it leads.
         etcd accepts it only from the leader: connect to the member status().leader names, else it
         raises NotLeader (as etcdctl move-leader, which looks the leader up among its endpoints)."""
         self._transport.run(_cluster_ops.move_leader(target_member_id, timeout=timeout))
