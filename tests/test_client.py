@@ -484,7 +484,7 @@ def test_maintenance(run, etcd_server):
         version = await etcd.version()
         assert version.server == etcd_server.version
         assert etcd_server.version.startswith(version.cluster.rsplit(".", 1)[0])  # e.g. "3.5.0" for 3.5.1
-        (member,) = await etcd.members()
+        (member,) = await etcd.member_list()
         assert member.id == status.member_id and member.client_urls == [etcd_server.url]
         assert await etcd.health() is True
 

@@ -21,7 +21,7 @@ def _member_in_use(cluster, member_id, members):
 
 def test_members_of_the_cluster(run, etcd_cluster):
     async def body(etcd):
-        members = await etcd.members()
+        members = await etcd.member_list()
         assert sorted(m.name for m in members) == ["m0", "m1", "m2"]
         assert sorted(url for m in members for url in m.client_urls) == sorted(etcd_cluster.urls)
         assert await etcd.health()
@@ -33,7 +33,7 @@ def test_failover_when_the_member_in_use_dies(run, etcd_cluster, fresh_prefix):
     async def body(etcd):
         await etcd.put(fresh_prefix + "k", "before")
         status = await etcd.status()
-        in_use = _member_in_use(etcd_cluster, status.member_id, await etcd.members())
+        in_use = _member_in_use(etcd_cluster, status.member_id, await etcd.member_list())
         in_use.kill()
         # The next call goes to another member (through an election if the leader died).
         assert (await etcd.get(fresh_prefix + "k")).value == b"before"
@@ -78,7 +78,7 @@ def test_watch_and_mirror_go_on_when_the_member_in_use_dies(etcd_cluster, fresh_
         watcher = client.watchdir(fresh_prefix, start_revision=revisions[0])
         mirror = etcdstream.Mirror(client, fresh_prefix)
         assert mirror.wait_synced(10)
-        in_use = _member_in_use(etcd_cluster, client.status().member_id, client.members())
+        in_use = _member_in_use(etcd_cluster, client.status().member_id, client.member_list())
         in_use.kill()
         survivors = [m for m in etcd_cluster.members if m is not in_use]
         etcd_cluster.leader(timeout=15)  # etcdctl does not wait out an election

@@ -173,7 +173,7 @@ async def kill_under_writers(member, cluster, writers: Writers) -> None:
 async def member_in_use(etcd, cluster):
     """The cluster member the client is connected to."""
     member_id = (await etcd.status()).member_id
-    name = next(m.name for m in await etcd.members() if m.id == member_id)
+    name = next(m.name for m in await etcd.member_list() if m.id == member_id)
     return next(m for m in cluster.members if m.name == name)
 
 

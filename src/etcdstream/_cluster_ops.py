@@ -1,18 +1,26 @@
-"""Maintenance and cluster operations (I/O-free generators of Calls, see _calls): status, members, health,
-version, alarms, compact, defragment, hash_kv, move_leader."""
+"""Maintenance and cluster operations (I/O-free generators of Calls, see _calls): status, member_list and the
+membership changes (member_add, member_remove, member_update, member_promote), health, version, alarms, compact,
+defragment, hash_kv, move_leader."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
 
 from . import _proto, codec
 from ._calls import Call, Operation, check_int, check_revision, check_timeout, parse_message, single_call
 from ._errors import EtcdError, PermissionDenied
 from ._kv_ops import RANGE_METHOD
-from ._results import Alarm, HashKV, Member, Status, Version
+from ._results import Alarm, HashKV, Member, MemberAdded, Status, Version
 
 _STATUS = _proto.method_path("Maintenance", "Status")
 _MEMBER_LIST = _proto.method_path("Cluster", "MemberList")
+_MEMBER_ADD = _proto.method_path("Cluster", "MemberAdd")
+_MEMBER_REMOVE = _proto.method_path("Cluster", "MemberRemove")
+_MEMBER_UPDATE = _proto.method_path("Cluster", "MemberUpdate")
+_MEMBER_PROMOTE = _proto.method_path("Cluster", "MemberPromote")
 _ALARM = _proto.method_path("Maintenance", "Alarm")
 _ALARM_GET = _proto.AlarmRequest(action=_proto.AlarmRequest.GET).SerializeToString()
 _COMPACT = _proto.method_path("KV", "Compact")
@@ -47,17 +55,25 @@ def alarm_list(*, timeout: float | None = None) -> Operation[list[Alarm]]:
     return single_call(Call(_ALARM, _ALARM_GET, check_timeout(timeout)), _alarms_from)
 
 
-def members(*, timeout: float | None = None) -> Operation[list[Member]]:
-    """Every member of the cluster."""
-    call = Call(_MEMBER_LIST, _proto.MemberListRequest().SerializeToString(), check_timeout(timeout))
+def member_list(*, serializable: bool = False, timeout: float | None = None) -> Operation[list[Member]]:
+    """Every member of the cluster (Cluster/MemberList).
 
-    def decode(raw: bytes) -> list[Member]:
-        return [
-            Member(int(m.ID), m.name, list(m.peerURLs), list(m.clientURLs), bool(m.isLearner))
-            for m in parse_message(_proto.MemberListResponse, raw).members
-        ]
+    Linearizable unless serializable: etcd 3.5 first catches up with the leader, so a membership
+    change made through another member shows (as etcd's Go client asks, since 3.5). etcd 3.4 has no
+    such option and always answers from the member in use's own view, as serializable=True does.
+    """
+    request = _proto.MemberListRequest(linearizable=not serializable).SerializeToString()
+    call = Call(_MEMBER_LIST, request, check_timeout(timeout))
+    return single_call(call, lambda raw: _members_from(parse_message(_proto.MemberListResponse, raw).members))
 
-    return single_call(call, decode)
+
+def _member_from(m: Any) -> Member:
+    """A Member from etcd's Member message."""
+    return Member(int(m.ID), m.name, list(m.peerURLs), list(m.clientURLs), bool(m.isLearner))
+
+
+def _members_from(members: Any) -> list[Member]:
+    return [_member_from(m) for m in members]
 
 
 def health(*, timeout: float | None = None) -> Operation[bool]:
@@ -142,7 +158,7 @@ _UINT64_MAX = 2**64 - 1
 def _member_id(name: str, value: object) -> int:
     """A member id (uint64: etcd's ids use the whole range, unlike revisions), checked."""
     if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int (a member id, see members()), got {type(value).__name__}")
+        raise TypeError(f"{name} must be an int (a member id, see member_list()), got {type(value).__name__}")
     if not 1 <= value <= _UINT64_MAX:
         raise ValueError(f"{name} must be a member id between 1 and 2**64-1, got {value}")
     return value
@@ -201,3 +217,79 @@ def alarm_disarm(alarm: Alarm | None = None, *, timeout: float | None = None) ->
         return disarmed
 
     return run()
+
+
+# --- membership changes ---
+#
+# Writes: each is proposed to raft as a configuration change, so none is sent again once it may have
+# reached etcd (Call.idempotent=False), as in etcd's Go client (client/v3/retry.go: only MemberList is
+# repeatable). A repeat could fail misleadingly ("Peer URLs already exists" for an add the first try
+# applied, "member not found" for a remove) or, for a learner add, add a second member.
+
+_URL_SCHEMES = ("http", "https", "unix", "unixs")
+
+
+def _peer_urls(value: object) -> list[str]:
+    """A member's peer URLs, checked as etcd checks them (types.NewURLs): scheme, host:port, no path."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"peer_urls must be a list of URLs (str), got {type(value).__name__}")
+    if not value:
+        raise ValueError("peer_urls must name at least one URL, got an empty list")
+    urls = []
+    for url in value:
+        if not isinstance(url, str):
+            raise TypeError(f"peer_urls must hold str URLs, got {type(url).__name__}: {url!r}")
+        parts = urlsplit(url)
+        if parts.scheme not in _URL_SCHEMES:
+            raise ValueError(f"peer URL scheme must be {', '.join(_URL_SCHEMES)}, got {url!r}")
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if not parts.hostname or port is None:
+            raise ValueError(f"peer URL must have the form scheme://host:port, got {url!r}")
+        if parts.path or parts.query or parts.fragment:
+            raise ValueError(f"peer URL must not contain a path, got {url!r}")
+        urls.append(url)
+    return urls
+
+
+def member_add(peer_urls: Sequence[str], *, learner: bool = False,
+               timeout: float | None = None) -> Operation[MemberAdded]:
+    """Add a member that will talk to the cluster on peer_urls (Cluster/MemberAdd), a non-voting
+    learner with learner=True; returns the new member (no name until it starts) and every member."""
+    request = _proto.MemberAddRequest(peerURLs=_peer_urls(peer_urls), isLearner=bool(learner))
+    call = Call(_MEMBER_ADD, request.SerializeToString(), check_timeout(timeout), idempotent=False)
+
+    def decode(raw: bytes) -> MemberAdded:
+        resp = parse_message(_proto.MemberAddResponse, raw)
+        return MemberAdded(_member_from(resp.member), _members_from(resp.members))
+
+    return single_call(call, decode)
+
+
+def _members_after(response_class: Any) -> Callable[[bytes], list[Member]]:
+    """A decoder of a membership change's answer: the members after the change."""
+    return lambda raw: _members_from(parse_message(response_class, raw).members)
+
+
+def member_remove(member_id: int, *, timeout: float | None = None) -> Operation[list[Member]]:
+    """Remove a member (Cluster/MemberRemove); returns the members left."""
+    request = _proto.MemberRemoveRequest(ID=_member_id("member_id", member_id))
+    call = Call(_MEMBER_REMOVE, request.SerializeToString(), check_timeout(timeout), idempotent=False)
+    return single_call(call, _members_after(_proto.MemberRemoveResponse))
+
+
+def member_update(member_id: int, peer_urls: Sequence[str], *,
+                  timeout: float | None = None) -> Operation[list[Member]]:
+    """Replace a member's peer URLs (Cluster/MemberUpdate); returns every member after the change."""
+    request = _proto.MemberUpdateRequest(ID=_member_id("member_id", member_id), peerURLs=_peer_urls(peer_urls))
+    call = Call(_MEMBER_UPDATE, request.SerializeToString(), check_timeout(timeout), idempotent=False)
+    return single_call(call, _members_after(_proto.MemberUpdateResponse))
+
+
+def member_promote(member_id: int, *, timeout: float | None = None) -> Operation[list[Member]]:
+    """Make a learner a voting member (Cluster/MemberPromote); returns every member after the change."""
+    request = _proto.MemberPromoteRequest(ID=_member_id("member_id", member_id))
+    call = Call(_MEMBER_PROMOTE, request.SerializeToString(), check_timeout(timeout), idempotent=False)
+    return single_call(call, _members_after(_proto.MemberPromoteResponse))

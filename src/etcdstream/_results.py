@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from .codec import KeyValue
 
 __all__ = [
-    "Alarm", "Deleted", "HashKV", "Lease", "LeaseInfo", "Member", "PutResult", "RangeResult", "Snapshot", "Status",
-    "TxnResult", "Version",
+    "Alarm", "Deleted", "HashKV", "Lease", "LeaseInfo", "Member", "MemberAdded", "PutResult", "RangeResult", "Snapshot",
+    "Status", "TxnResult", "Version",
 ]
 
 
@@ -135,10 +135,27 @@ class HashKV:
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """A cluster member."""
+    """A cluster member: its id (what member_remove/update/promote take), its name (empty until it
+    first starts), the URLs it talks to the other members on and serves clients on (empty until it
+    starts), and whether it is a non-voting learner."""
 
     id: int
     name: str
     peer_urls: list[str]
     client_urls: list[str]
     is_learner: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MemberAdded:
+    """What member_add returns: the new `member` (no name or client URLs until it starts) and every member
+    of the cluster with it (`members`), from which the new etcd's --initial-cluster is made."""
+
+    member: Member
+    members: list[Member]
+
+    def initial_cluster(self, name: str) -> str:
+        """The --initial-cluster flag for the new member, started as `name` with
+        --initial-cluster-state=existing: "name=peer URL" of every member, as `etcdctl member add` prints."""
+        return ",".join(f"{name if m.id == self.member.id else m.name}={url}"
+                        for m in self.members for url in m.peer_urls)

@@ -50,7 +50,28 @@ _ERRORS_BY_DETAILS: tuple[tuple[str, type[EtcdError], str], ...] = (
     # moved the leadership away from the member in use.
     ("not leader", NotLeader, "send it to the member status().leader names; "
                               "after a retried move_leader the leadership may already have moved"),
-    ("bad leader transferee", EtcdError, "the target must be a voting member of the cluster: see members()"),
+    ("bad leader transferee", EtcdError, "the target must be a voting member of the cluster: see member_list()"),
+    # Membership changes (rpctypes' ErrGRPCMember*, ErrGRPCLearner*, ErrGRPCUnhealthy). None changed the
+    # membership; the more specific of two details sharing words comes first.
+    ("member not found", EtcdError, "no member has that id: see member_list(); a remove whose first try "
+                                    "was applied gets this too"),
+    # etcd derives a new member's id from its peer URLs and the time in whole seconds: an add of the
+    # same URLs within a second (a repeat of an add that was applied) gets this, later ones the next.
+    ("member ID already exist", EtcdError, "a member with these peer URLs was added within the last second: "
+                                           "see member_list()"),
+    ("Peer URLs already exists", EtcdError, "another member has that peer URL: see member_list(); an add "
+                                            "whose first try was applied gets this too"),
+    ("given member URLs are invalid", EtcdError, "peer URLs must look like http://host:port"),
+    ("can only promote a learner member which is in sync with leader", EtcdError,
+     "the learner has not caught up with the leader's log yet: start it, wait, then promote it again"),
+    ("can only promote a learner member", EtcdError, "that member already votes: see member_list()'s is_learner"),
+    ("too many learner members in cluster", EtcdError, "promote or remove the learner already in the cluster first"),
+    ("not enough started members", EtcdError, "start the members already added first, or the change "
+                                              "would leave too few voting members running for a quorum"),
+    # UNAVAILABLE, but from etcd's reconfiguration check (--strict-reconfig-check), not the connection.
+    ("unhealthy cluster", EtcdError, "the member in use has not been connected to every voting member for "
+                                     "the last 5 s, and etcd refuses changes that could cost the quorum: "
+                                     "start the members that are down, or wait, then retry"),
     ("requested lease not found", LeaseNotFound, "the lease expired or was revoked; grant a new one"),
     ("request is too large", RequestTooLarge, "split the request, or raise etcd's --max-request-bytes"),
     # etcd answers so when the call's deadline passes while it works on it.

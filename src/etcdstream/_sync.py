@@ -22,6 +22,7 @@ from ._results import (
     Lease,
     LeaseInfo,
     Member,
+    MemberAdded,
     PutResult,
     RangeResult,
     Snapshot,
@@ -232,9 +233,38 @@ class Client:
         check_timeout(timeout)
         return self._transport.fetch_version(timeout)
 
-    def members(self, *, timeout: float | None = None) -> list[Member]:
-        """Every member of the cluster."""
-        return self._transport.run(_cluster_ops.members(timeout=timeout))
+    def member_list(self, *, serializable: bool = False, timeout: float | None = None) -> list[Member]:
+        """Every member of the cluster, learners included. On etcd 3.5 the member in use first catches up
+        with the leader, so changes made through another member show; serializable=True (and etcd 3.4
+        always) answers from the member in use's own view, without a leader."""
+        return self._transport.run(_cluster_ops.member_list(serializable=serializable, timeout=timeout))
+
+    def member_add(self, peer_urls: Sequence[str], *, learner: bool = False,
+                         timeout: float | None = None) -> MemberAdded:
+        """Add a member that will talk to the others on peer_urls (["http://host:2380"]); learner=True adds
+        a non-voting learner, to member_promote() once it has caught up (etcd allows one learner at a time).
+        Returns the new member (its `.id`) and every member; then start the new etcd with
+        --initial-cluster=<result.initial_cluster(name)> --initial-cluster-state=existing. Not retried
+        once it may have reached etcd (OutcomeUnknown: read member_list() to see whether it was added)."""
+        return self._transport.run(_cluster_ops.member_add(peer_urls, learner=learner, timeout=timeout))
+
+    def member_remove(self, member_id: int, *, timeout: float | None = None) -> list[Member]:
+        """Remove the member member_id (it stops itself); returns the members left. etcd refuses
+        ("unhealthy cluster") to remove a voting member while that could cost the quorum. Not retried
+        once it may have reached etcd."""
+        return self._transport.run(_cluster_ops.member_remove(member_id, timeout=timeout))
+
+    def member_update(self, member_id: int, peer_urls: Sequence[str], *,
+                            timeout: float | None = None) -> list[Member]:
+        """Set the peer URLs of member_id (then restart it listening there); returns every member. Not
+        retried once it may have reached etcd."""
+        return self._transport.run(_cluster_ops.member_update(member_id, peer_urls, timeout=timeout))
+
+    def member_promote(self, member_id: int, *, timeout: float | None = None) -> list[Member]:
+        """Make the learner member_id a voting member; returns every member. etcd refuses until the
+        learner has caught up with the leader's log ("in sync with leader": wait and call again). Not
+        retried once it may have reached etcd."""
+        return self._transport.run(_cluster_ops.member_promote(member_id, timeout=timeout))
 
     def alarm_list(self, *, timeout: float | None = None) -> list[Alarm]:
         """Every alarm raised in the cluster (NOSPACE: a member's backend quota is full; writes fail until disarmed)."""
@@ -267,7 +297,7 @@ class Client:
         return self._transport.run(_cluster_ops.hash_kv(revision, timeout=timeout))
 
     def move_leader(self, target_member_id: int, *, timeout: float | None = None) -> None:
-        """Hand the leadership to the member target_member_id (an id from members()); returns once it leads.
+        """Hand the leadership to the member target_member_id (an id from member_list()); returns once it leads.
         etcd accepts it only from the leader: connect to the member status().leader names, else it
         raises NotLeader (as etcdctl move-leader, which looks the leader up among its endpoints)."""
         self._transport.run(_cluster_ops.move_leader(target_member_id, timeout=timeout))

@@ -120,6 +120,10 @@ class EtcdServer:
     auth: enable auth with users "root" and "reader" (read-only on READONLY_PREFIX).
     auth_token_ttl: seconds a simple auth token lives without use (etcd's default: 300).
     extra_args: more etcd flags, e.g. "--auto-compaction-retention=1".
+    initial_cluster / cluster_token: etcd's --initial-cluster (default: this server alone) and
+    --initial-cluster-token. initial_cluster_state: "new" bootstraps a cluster; "existing" joins a
+    running cluster that already lists this member (see `joining`). etcd reads all three only on a
+    first start: once data_dir holds a member, it rejoins with what it knows.
     """
 
     def __init__(
@@ -139,9 +143,14 @@ class EtcdServer:
         peer_port: int | None = None,
         initial_cluster: str | None = None,
         cluster_token: str | None = None,
+        initial_cluster_state: str = "new",
     ) -> None:
         if client_cert_auth and tls is None:
             raise ValueError("client_cert_auth needs tls")
+        if initial_cluster_state not in ("new", "existing"):
+            raise ValueError(f'initial_cluster_state must be "new" or "existing", got {initial_cluster_state!r}')
+        if initial_cluster_state == "existing" and initial_cluster is None:
+            raise ValueError("joining an existing cluster needs initial_cluster (every member's name=peer URL)")
         self.binaries = binaries or find_binaries()
         self.name = name
         self.tls = tls
@@ -157,10 +166,27 @@ class EtcdServer:
         self.peer_port = peer_port or free_port()
         self.initial_cluster = initial_cluster or f"{name}={self.peer_url}"
         self.cluster_token = cluster_token or f"etcdstream-test-{uuid.uuid4().hex[:12]}"
+        self.initial_cluster_state = initial_cluster_state
         self.dir = make_dir(name)
         self._proc: subprocess.Popen[bytes] | None = None
         self._auth_ready = False
         self._closed = False
+
+    @classmethod
+    def joining(cls, cluster: EtcdServer, initial_cluster: str, *, name: str, peer_port: int,
+                **kwargs: object) -> EtcdServer:
+        """A (not yet started) server that joins the running cluster of member `cluster`, as the member
+        added there with peer URL http://127.0.0.1:<peer_port> (member_add, `etcdctl member add`).
+
+        initial_cluster: "name=peer URL" of every member, this one included (what `etcdctl member add`
+        prints, MemberAdded.initial_cluster(name)). It takes cluster's binaries, cluster token and TLS
+        unless kwargs say otherwise. A learner joins the same way: etcd learns its role from the cluster.
+        """
+        kwargs.setdefault("binaries", cluster.binaries)
+        kwargs.setdefault("cluster_token", cluster.cluster_token)
+        kwargs.setdefault("tls", cluster.tls)
+        return cls(name=name, peer_port=peer_port, initial_cluster=initial_cluster,
+                   initial_cluster_state="existing", **kwargs)  # type: ignore[arg-type]
 
     # -- addresses and files --
 
@@ -237,7 +263,7 @@ class EtcdServer:
             f"--listen-peer-urls={self.peer_url}",
             f"--initial-advertise-peer-urls={self.peer_url}",
             f"--initial-cluster={self.initial_cluster}",
-            "--initial-cluster-state=new",  # ignored once data_dir holds a member
+            f"--initial-cluster-state={self.initial_cluster_state}",  # ignored once data_dir holds a member
             f"--initial-cluster-token={self.cluster_token}",
             # 3.4 defaults to the deprecated capnslog logger; both accept these.
             "--logger=zap",

@@ -45,7 +45,7 @@ def cmd_check(client: Client, args: argparse.Namespace, out: Output) -> int:
     except EtcdError as e:
         server_version, cluster_version = status.version, "unknown"
         problems.append(f"cannot read the cluster version: {e}")
-    members = client.members()
+    members = client.member_list(serializable=True)  # the member in use's view: answers without a quorum too
     names = {m.id: m.name for m in members}
     alarms: list[Alarm] | None
     try:
