@@ -10,6 +10,7 @@ argument and result::
 
 from ._async import AsyncClient
 from ._errors import (
+    AlreadyExists,
     AuthFailed,
     ClientClosed,
     CompactedError,
@@ -21,6 +22,7 @@ from ._errors import (
     KeyExistsError,
     LeaseNotFound,
     NoLeader,
+    NotFound,
     NotLeader,
     OutcomeUnknown,
     PermissionDenied,
@@ -35,11 +37,13 @@ from ._mirror_async import AsyncMirror
 from ._mirror_sync import Mirror
 from ._results import (
     Alarm,
+    AuthStatus,
     Deleted,
     HashKV,
     Lease,
     LeaseInfo,
     Member,
+    Permission,
     PutResult,
     RangeResult,
     Snapshot,
@@ -49,17 +53,19 @@ from ._results import (
 )
 from ._sync import Client
 from ._txn import Compare, Delete, Get, Put
-from ._types import EventType, SortOrder, SortTarget, WatchFilter
+from ._types import EventType, PermissionType, SortOrder, SortTarget, WatchFilter
 from ._watch_async import AsyncWatcher
 from ._watch_sync import Watcher
 from .codec import Event, EventBatch, KeyValue
 
 __all__ = [
     "Alarm",
+    "AlreadyExists",
     "AsyncClient",
     "AsyncMirror",
     "AsyncWatcher",
     "AuthFailed",
+    "AuthStatus",
     "Client",
     "ClientClosed",
     "Compare",
@@ -84,9 +90,12 @@ __all__ = [
     "Member",
     "Mirror",
     "NoLeader",
+    "NotFound",
     "NotLeader",
     "OutcomeUnknown",
+    "Permission",
     "PermissionDenied",
+    "PermissionType",
     "Put",
     "PutResult",
     "RangeResult",
