@@ -10,6 +10,7 @@ argument and result::
 
 from ._async import AsyncClient
 from ._errors import (
+    AlreadyExists,
     AuthFailed,
     ClientClosed,
     CompactedError,
@@ -21,6 +22,7 @@ from ._errors import (
     KeyExistsError,
     LeaseNotFound,
     NoLeader,
+    NotFound,
     NotLeader,
     OutcomeUnknown,
     PermissionDenied,
@@ -37,12 +39,14 @@ from ._session_async import AsyncSession
 from ._session_sync import Session
 from ._results import (
     Alarm,
+    AuthStatus,
     Deleted,
     HashKV,
     Lease,
     LeaseInfo,
     Member,
     MemberAdded,
+    Permission,
     PutResult,
     RangeResult,
     Snapshot,
@@ -52,18 +56,20 @@ from ._results import (
 )
 from ._sync import Client
 from ._txn import Compare, Delete, Get, Put, Txn
-from ._types import EventType, SortOrder, SortTarget, WatchFilter
+from ._types import EventType, PermissionType, SortOrder, SortTarget, WatchFilter
 from ._watch_async import AsyncWatcher
 from ._watch_sync import Watcher
 from .codec import Event, EventBatch, KeyValue
 
 __all__ = [
     "Alarm",
+    "AlreadyExists",
     "AsyncClient",
     "AsyncMirror",
     "AsyncSession",
     "AsyncWatcher",
     "AuthFailed",
+    "AuthStatus",
     "Client",
     "ClientClosed",
     "Compare",
@@ -89,9 +95,12 @@ __all__ = [
     "MemberAdded",
     "Mirror",
     "NoLeader",
+    "NotFound",
     "NotLeader",
     "OutcomeUnknown",
+    "Permission",
     "PermissionDenied",
+    "PermissionType",
     "Put",
     "PutResult",
     "RangeResult",

@@ -1,6 +1,6 @@
 # The source of _sync.py: edit this file, then run `python tests/unasync.py` (tests/test_one_source.py checks).
-"""The client's public methods, written once: each sends an operation of _kv_ops, _lease_ops or _cluster_ops
-through the client's transport, or opens a watcher on its one watch stream."""
+"""The client's public methods, written once: each sends an operation of _kv_ops, _lease_ops, _cluster_ops or
+_auth_ops through the client's transport, or opens a watcher on its one watch stream."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from . import _cluster_ops, _kv_ops, _lease_ops
+from . import _auth_ops, _cluster_ops, _kv_ops, _lease_ops
 from ._calls import check_timeout, lease_id
 from ._core import DEFAULT_TIMEOUT, ClientCore
 from ._errors import EtcdError
@@ -17,12 +17,14 @@ from ._kv_ops import DEFAULT_PAGE_SIZE
 from ._lease_ops import LostCallback
 from ._results import (
     Alarm,
+    AuthStatus,
     Deleted,
     HashKV,
     Lease,
     LeaseInfo,
     Member,
     MemberAdded,
+    Permission,
     PutResult,
     RangeResult,
     Snapshot,
@@ -33,7 +35,7 @@ from ._results import (
 from ._transport_async import AsyncTransport
 from ._session_async import AsyncSession
 from ._txn import Compare, Delete, Get, Put, Txn
-from ._types import WatchFilter
+from ._types import PermissionType, WatchFilter
 from ._watch_async import AsyncWatcher, AsyncWatchStream
 from ._watch_spec import DEFAULT_MAX_BUFFERED_EVENTS, check_max_buffered_events, watch_spec
 from .codec import KeyValue
@@ -308,6 +310,91 @@ class AsyncClient:
             return await self._transport.run(_cluster_ops.health(timeout=timeout))
         except EtcdError as e:
             return _cluster_ops.health_from_error(e)
+
+    # --- auth administration (etcdctl auth/user/role; a root user's calls once auth is enabled) ---
+
+    async def auth_enable(self, *, timeout: float | None = None) -> None:
+        """Turn etcd's auth on. etcd needs a user root holding the role root first (user_add, role_add,
+        user_grant_role); from then on, calls need a username and password (a client without them gets
+        AuthFailed) and only root administers auth."""
+        await self._transport.run(_auth_ops.auth_enable(timeout=timeout))
+
+    async def auth_disable(self, *, timeout: float | None = None) -> None:
+        """Turn etcd's auth off (users and roles are kept)."""
+        await self._transport.run(_auth_ops.auth_disable(timeout=timeout))
+
+    async def auth_status(self, *, timeout: float | None = None) -> AuthStatus:
+        """Whether auth is `enabled`, and the auth store's `auth_revision`. etcd 3.5 and later (3.4 lacks the
+        call: EtcdError)."""
+        return await self._transport.run(_auth_ops.auth_status(timeout=timeout))
+
+    async def user_add(self, name: str, password: str | None = None, *, no_password: bool = False,
+                       timeout: float | None = None) -> None:
+        """Add a user with a password, or without one (no_password=True: it can only log in with a TLS
+        client certificate whose common name is its name). AlreadyExists if there is one of that name."""
+        op = _auth_ops.user_add(name, password, no_password=no_password, timeout=timeout)
+        del password  # out of this frame's locals while the call runs (error reports show locals)
+        await self._transport.run(op)
+
+    async def user_delete(self, name: str, *, timeout: float | None = None) -> None:
+        """Delete a user (NotFound if there is none)."""
+        await self._transport.run(_auth_ops.user_delete(name, timeout=timeout))
+
+    async def user_get(self, name: str, *, timeout: float | None = None) -> list[str]:
+        """The names of the roles the user has (NotFound if there is no such user)."""
+        return await self._transport.run(_auth_ops.user_get(name, timeout=timeout))
+
+    async def user_list(self, *, timeout: float | None = None) -> list[str]:
+        """The names of every user."""
+        return await self._transport.run(_auth_ops.user_list(timeout=timeout))
+
+    async def user_change_password(self, name: str, password: str, *, timeout: float | None = None) -> None:
+        """Set the user's password; its old password no longer logs in."""
+        op = _auth_ops.user_change_password(name, password, timeout=timeout)
+        del password  # out of this frame's locals while the call runs (error reports show locals)
+        await self._transport.run(op)
+
+    async def user_grant_role(self, user: str, role: str, *, timeout: float | None = None) -> None:
+        """Give the user the role (NotFound if either does not exist)."""
+        await self._transport.run(_auth_ops.user_grant_role(user, role, timeout=timeout))
+
+    async def user_revoke_role(self, user: str, role: str, *, timeout: float | None = None) -> None:
+        """Take the role from the user (NotFound if the user does not have it)."""
+        await self._transport.run(_auth_ops.user_revoke_role(user, role, timeout=timeout))
+
+    async def role_add(self, role: str, *, timeout: float | None = None) -> None:
+        """Add a role without permissions (AlreadyExists if there is one of that name)."""
+        await self._transport.run(_auth_ops.role_add(role, timeout=timeout))
+
+    async def role_delete(self, role: str, *, timeout: float | None = None) -> None:
+        """Delete the role; users holding it lose it (NotFound if there is none)."""
+        await self._transport.run(_auth_ops.role_delete(role, timeout=timeout))
+
+    async def role_get(self, role: str, *, timeout: float | None = None) -> list[Permission]:
+        """The role's permissions: each a Permission (perm_type, key, range_end; .prefix says whether
+        it covers the keys under a prefix). NotFound if there is no such role."""
+        return await self._transport.run(_auth_ops.role_get(role, timeout=timeout))
+
+    async def role_list(self, *, timeout: float | None = None) -> list[str]:
+        """The names of every role."""
+        return await self._transport.run(_auth_ops.role_list(timeout=timeout))
+
+    async def role_grant_permission(self, role: str, key: Key, range_end: Key | None = None, *,
+                                    prefix: bool = False, perm_type: PermissionType | str,
+                                    timeout: float | None = None) -> None:
+        """Let the role read, write or both (perm_type: PermissionType.READ, WRITE or READWRITE, or
+        "read", "write", "readwrite") the key, the keys in [key, range_end) (b"\\0": every key from key
+        on), or the keys under the prefix key (prefix=True; an empty prefix: every key). perm_type has no
+        default: a grant says what it allows. Granting the same range again replaces its type."""
+        await self._transport.run(_auth_ops.role_grant_permission(role, key, range_end, prefix=prefix,
+                                                                  perm_type=perm_type, timeout=timeout))
+
+    async def role_revoke_permission(self, role: str, key: Key, range_end: Key | None = None, *,
+                                     prefix: bool = False, timeout: float | None = None) -> None:
+        """Take from the role the permission on exactly this range, given as role_grant_permission took it
+        (or a Permission's key and range_end from role_get). NotFound if the role has no such permission."""
+        await self._transport.run(_auth_ops.role_revoke_permission(role, key, range_end, prefix=prefix,
+                                                                   timeout=timeout))
 
     # --- watches ---
 

@@ -74,6 +74,15 @@ class PermissionDenied(EtcdError):
     """The authenticated user lacks the permission (role) the operation needs."""
 
 
+class NotFound(EtcdError):
+    """Auth administration: the user or role named does not exist, or the role (of a user) or the permission
+    (of a role) to revoke is not granted. etcd's `details` say which ("etcdserver: role name not found", ...)."""
+
+
+class AlreadyExists(EtcdError):
+    """Auth administration: user_add() or role_add() names a user or role that already exists."""
+
+
 class CompactedError(EtcdError):
     """The requested revision was compacted; `compact_revision` is etcd's oldest kept revision when known."""
 

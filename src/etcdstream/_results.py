@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ._keys import prefix_range
+from ._types import PermissionType
 from .codec import KeyValue
 
 __all__ = [
-    "Alarm", "Deleted", "HashKV", "Lease", "LeaseInfo", "Member", "MemberAdded", "PutResult", "RangeResult", "Snapshot",
-    "Status", "TxnResult", "Version",
+    "Alarm", "AuthStatus", "Deleted", "HashKV", "Lease", "LeaseInfo", "Member", "MemberAdded", "Permission",
+    "PutResult", "RangeResult", "Snapshot", "Status", "TxnResult", "Version",
 ]
 
 
@@ -159,3 +161,35 @@ class MemberAdded:
         --initial-cluster-state=existing: "name=peer URL" of every member, as `etcdctl member add` prints."""
         return ",".join(f"{name if m.id == self.member.id else m.name}={url}"
                         for m in self.members for url in m.peer_urls)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthStatus:
+    """Whether etcd's auth is `enabled`, and its `auth_revision` (bumped by every change to users and roles)."""
+
+    enabled: bool
+    auth_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    """A permission of a role (role_get): `perm_type` on the key `key` alone (`range_end` b""), on the keys in
+    [key, range_end), or on every key from key on (`range_end` b"\\0").
+
+    `prefix` says whether it covers exactly the keys under a prefix (role_grant_permission(..., prefix=True)
+    grants such ones); to revoke it, pass `key` and `range_end` back to role_revoke_permission.
+    """
+
+    perm_type: PermissionType
+    key: bytes
+    range_end: bytes = b""
+
+    @property
+    def prefix(self) -> bool:
+        """Whether the permission covers exactly the keys starting with `key` (every key when `key` is b"\\0"
+        and `range_end` b"\\0": the range a prefix=True grant of an empty prefix gets)."""
+        if not self.range_end:
+            return False
+        if self.key == b"\0" and self.range_end == b"\0":
+            return True
+        return prefix_range(self.key) == (self.key, self.range_end)

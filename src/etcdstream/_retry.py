@@ -16,6 +16,7 @@ from ._calls import Call
 from ._core import ClientCore
 from ._endpoints import Endpoint
 from ._errors import (
+    AlreadyExists,
     AuthFailed,
     CompactedError,
     ConnectionFailed,
@@ -23,6 +24,7 @@ from ._errors import (
     FutureRevisionError,
     LeaseNotFound,
     NoLeader,
+    NotFound,
     NotLeader,
     OutcomeUnknown,
     PermissionDenied,
@@ -43,7 +45,26 @@ _ERRORS_BY_DETAILS: tuple[tuple[str, type[EtcdError], str], ...] = (
     ("auth store is old", AuthFailed, "retry; the user's roles changed"),
     ("revision in header is old", AuthFailed, "retry; the user's roles changed"),
     ("permission denied", PermissionDenied, "grant the user a role covering this key, or use another user"),
-    ("user name not found", AuthFailed, "check the username"),
+    # Auth administration (user_*, role_*, auth_enable). "user name not found" is also what an admin call
+    # of a client whose own user was deleted gets.
+    ("user name not found", NotFound, "check the user name (user_list()); a client's own user may have been deleted"),
+    ("role name not found", NotFound, "check the role name (role_list())"),
+    ("role is not granted to the user", NotFound, "user_get() lists the roles the user has"),
+    ("permission is not granted to the role", NotFound,
+     "role_get() lists the role's permissions: revoke one with its exact key and range_end"),
+    ("user name already exists", AlreadyExists, "pick another name, or user_delete() the user first"),
+    ("role name already exists", AlreadyExists, "pick another name, or role_delete() the role first"),
+    ("root user does not exist", EtcdError,
+     "auth_enable() needs a user root with the role root: user_add('root', ...), role_add('root'), "
+     "user_grant_role('root', 'root') first"),
+    ("root user does not have root role", EtcdError,
+     "auth_enable() needs the role root granted to root: role_add('root') if missing, "
+     "then user_grant_role('root', 'root')"),
+    ("invalid auth management", EtcdError,
+     "the user root and its role root cannot be removed while auth is enabled: auth_disable() first"),
+    # grpc's answer for a method the member's etcd does not have (AuthStatus before 3.5).
+    ("unknown method", EtcdError, "the member's etcd is older than this call needs: see version(); "
+                                  "auth_status() needs etcd 3.5"),
     ("no leader", NoLeader, "check that a majority of etcd members is up"),
     ("leader changed", NoLeader, "retry; a new leader was just elected"),
     # MoveLeader's answer from a follower. A retried move_leader gets it too once the first try

@@ -33,3 +33,11 @@ class SortTarget(IntEnum):
     CREATE = 2
     MOD = 3
     VALUE = 4
+
+
+class PermissionType(IntEnum):
+    """What a role's permission allows on its keys (authpb.Permission.Type)."""
+
+    READ = 0
+    WRITE = 1
+    READWRITE = 2
