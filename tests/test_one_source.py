@@ -18,6 +18,7 @@ def test_the_committed_blocking_modules_are_what_the_asyncio_ones_generate():
 
 @pytest.mark.parametrize("sync_class, async_class", [
     (etcdstream.Client, etcdstream.AsyncClient),
+    (etcdstream._admin_sync.ClusterAdmin, etcdstream._admin_async.AsyncClusterAdmin),
     (etcdstream.Watcher, etcdstream.AsyncWatcher),
     (etcdstream.Mirror, etcdstream.AsyncMirror),
     (etcdstream.Session, etcdstream.AsyncSession),

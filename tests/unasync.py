@@ -17,6 +17,7 @@ COMMAND = "python tests/unasync.py"
 #: (asyncio source, generated blocking twin), in the package.
 PAIRS = [
     ("_async.py", "_sync.py"),  # AsyncClient -> Client
+    ("_admin_async.py", "_admin_sync.py"),  # AsyncClusterAdmin -> ClusterAdmin (a base class of the client)
     ("_watcher_async.py", "_watcher_sync.py"),  # AsyncWatcher -> Watcher
     ("_mirror_async.py", "_mirror_sync.py"),  # AsyncMirror -> Mirror
     ("_session_async.py", "_session_sync.py"),  # AsyncSession -> Session
