@@ -21,6 +21,7 @@ PAIRS = [
     ("_watcher_async.py", "_watcher_sync.py"),  # AsyncWatcher -> Watcher
     ("_mirror_async.py", "_mirror_sync.py"),  # AsyncMirror -> Mirror
     ("_session_async.py", "_session_sync.py"),  # AsyncSession -> Session
+    ("_lock_async.py", "_lock_sync.py"),  # AsyncLock -> Lock
 ]
 
 RULES = [

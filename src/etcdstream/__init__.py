@@ -35,6 +35,8 @@ from ._errors import (
 )
 from ._mirror_async import AsyncMirror
 from ._mirror_sync import Mirror
+from ._lock_async import AsyncLock
+from ._lock_sync import Lock
 from ._session_async import AsyncSession
 from ._session_sync import Session
 from ._results import (
@@ -65,6 +67,7 @@ __all__ = [
     "Alarm",
     "AlreadyExists",
     "AsyncClient",
+    "AsyncLock",
     "AsyncMirror",
     "AsyncSession",
     "AsyncWatcher",
@@ -93,6 +96,7 @@ __all__ = [
     "LeaseNotFound",
     "Member",
     "MemberAdded",
+    "Lock",
     "Mirror",
     "NoLeader",
     "NotFound",

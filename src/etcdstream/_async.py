@@ -26,6 +26,7 @@ from ._results import (
 )
 from ._admin_async import AsyncClusterAdmin
 from ._transport_async import AsyncTransport
+from ._lock_async import AsyncLock
 from ._session_async import AsyncSession
 from ._txn import Compare, Delete, Get, Put, Txn
 from ._types import WatchFilter
@@ -203,7 +204,8 @@ class AsyncClient(AsyncClusterAdmin):
         return await self._transport.run(_lease_ops.keep_alive_once(lease, timeout=timeout))
 
     async def revoke(self, lease: Lease | int, *, timeout: float | None = None) -> None:
-        """Stop refreshing the lease and revoke it (deleting its keys)."""
+        """Stop refreshing the lease and revoke it (deleting its keys); its on_lost is not called: the caller
+        knows (a lease revoked by another client is reported lost)."""
         op = _lease_ops.revoke(lease, timeout=timeout)  # checks the arguments first
         await self._transport.stop_keep_alive(lease_id(lease))
         await self._transport.run(op)
@@ -216,6 +218,14 @@ class AsyncClient(AsyncClusterAdmin):
     async def leases(self, *, timeout: float | None = None) -> list[int]:
         """Ids of every live lease."""
         return await self._transport.run(_lease_ops.leases(timeout=timeout))
+
+    # --- locks ---
+
+    def lock(self, name: Key, *, ttl: int = 60, session: AsyncSession | None = None) -> AsyncLock:
+        """The distributed lock `name` (Go's concurrency.Mutex; `etcdctl lock NAME` takes the same one), not yet
+        acquired: `with client.lock(name):` (blocking) / `async with client.lock(name):` (asyncio), or
+        acquire(timeout) and release(). Held through session's lease, or a session of ttl seconds of its own."""
+        return AsyncLock(self, name, ttl=ttl, session=session)
 
     # --- watches ---
 

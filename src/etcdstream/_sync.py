@@ -26,6 +26,7 @@ from ._results import (
 )
 from ._admin_sync import ClusterAdmin
 from ._transport_sync import Transport
+from ._lock_sync import Lock
 from ._session_sync import Session
 from ._txn import Compare, Delete, Get, Put, Txn
 from ._types import WatchFilter
@@ -203,7 +204,8 @@ class Client(ClusterAdmin):
         return self._transport.run(_lease_ops.keep_alive_once(lease, timeout=timeout))
 
     def revoke(self, lease: Lease | int, *, timeout: float | None = None) -> None:
-        """Stop refreshing the lease and revoke it (deleting its keys)."""
+        """Stop refreshing the lease and revoke it (deleting its keys); its on_lost is not called: the caller
+        knows (a lease revoked by another client is reported lost)."""
         op = _lease_ops.revoke(lease, timeout=timeout)  # checks the arguments first
         self._transport.stop_keep_alive(lease_id(lease))
         self._transport.run(op)
@@ -216,6 +218,14 @@ class Client(ClusterAdmin):
     def leases(self, *, timeout: float | None = None) -> list[int]:
         """Ids of every live lease."""
         return self._transport.run(_lease_ops.leases(timeout=timeout))
+
+    # --- locks ---
+
+    def lock(self, name: Key, *, ttl: int = 60, session: Session | None = None) -> Lock:
+        """The distributed lock `name` (Go's concurrency.Mutex; `etcdctl lock NAME` takes the same one), not yet
+        acquired: `with client.lock(name):` (blocking) / `with client.lock(name):` (asyncio), or
+        acquire(timeout) and release(). Held through session's lease, or a session of ttl seconds of its own."""
+        return Lock(self, name, ttl=ttl, session=session)
 
     # --- watches ---
 
