@@ -84,7 +84,7 @@ class Lock:
         holder = result.responses[1].kvs
         if holder and holder[0].create_revision != mine:
             try:
-                acquired = self._wait_for_turn(mine, deadline)
+                acquired = wait_deletes(self._client, self._prefix, mine - 1, deadline)
             except BaseException:
                 self.release()
                 raise
@@ -96,23 +96,6 @@ class Lock:
                 raise LeaseNotFound(f"lock {self._prefix[:-1]!r}: the session's lease {lease.id:x} was lost "
                                     "while waiting for the lock")
         return True
-
-    def _wait_for_turn(self, mine: int, deadline: float | None) -> bool:
-        """Wait until every key created before revision mine is deleted (Go's waitDeletes); False on timeout."""
-        while True:
-            before = self._client.range(self._prefix, prefix=True, sort_target="create_revision",
-                                              sort_order="descend", limit=1, max_create_revision=mine - 1)
-            if not before.kvs:
-                return True
-            with self._client.watch(before.kvs[0].key, start_revision=before.revision,
-                                                filters=[WatchFilter.NOPUT]) as watcher:
-                while True:
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        return False
-                    batch = watcher.get(remaining)
-                    if batch is not None and any(event.type == EventType.DELETE for event in batch):
-                        break
 
     def release(self) -> None:
         """Give the lock up (or this contender's place in the queue); a session the lock made ends too."""
@@ -139,3 +122,23 @@ class Lock:
 
     def __exit__(self, *exc_info: object) -> None:
         self.release()
+
+
+def wait_deletes(client: LockClient, prefix: bytes, max_create_revision: int,
+                       deadline: float | None) -> bool:
+    """Wait until every key under prefix created at max_create_revision or before is deleted, watching only
+    the last of them each time (Go's waitDeletes): a contender's turn. False at the deadline (time.monotonic)."""
+    while True:
+        before = client.range(prefix, prefix=True, sort_target="create_revision", sort_order="descend",
+                                    limit=1, max_create_revision=max_create_revision)
+        if not before.kvs:
+            return True
+        with client.watch(before.kvs[0].key, start_revision=before.revision,
+                                      filters=[WatchFilter.NOPUT]) as watcher:
+            while True:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                batch = watcher.get(remaining)
+                if batch is not None and any(event.type == EventType.DELETE for event in batch):
+                    break
