@@ -23,6 +23,7 @@ def test_the_committed_blocking_modules_are_what_the_asyncio_ones_generate():
     (etcdstream.Mirror, etcdstream.AsyncMirror),
     (etcdstream.Session, etcdstream.AsyncSession),
     (etcdstream.Lock, etcdstream.AsyncLock),
+    (etcdstream.Election, etcdstream.AsyncElection),
 ])
 def test_both_flavours_have_the_same_public_methods_and_signatures(sync_class, async_class):
     def public(cls):  # what each class defines (a shared base class is the same for both)
@@ -37,6 +38,6 @@ def test_both_flavours_have_the_same_public_methods_and_signatures(sync_class, a
         assert str(inspect.signature(sync[name])).replace("Async", "") == str(inspect.signature(method))\
             .replace("Async", ""), name
         assert not inspect.iscoroutinefunction(sync[name]) and not inspect.isasyncgenfunction(sync[name]), name
-        # request_progress only queues a message, lock only makes a Lock: plain methods in both.
+        # request_progress only queues a message, lock and election only make an object: plain in both.
         awaited = inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method)
-        assert awaited == (name not in ("request_progress", "lock")), name
+        assert awaited == (name not in ("request_progress", "lock", "election")), name

@@ -22,6 +22,7 @@ PAIRS = [
     ("_mirror_async.py", "_mirror_sync.py"),  # AsyncMirror -> Mirror
     ("_session_async.py", "_session_sync.py"),  # AsyncSession -> Session
     ("_lock_async.py", "_lock_sync.py"),  # AsyncLock -> Lock
+    ("_election_async.py", "_election_sync.py"),  # AsyncElection -> Election
 ]
 
 RULES = [

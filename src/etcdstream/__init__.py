@@ -22,6 +22,7 @@ from ._errors import (
     KeyExistsError,
     LeaseNotFound,
     NoLeader,
+    NotElected,
     NotFound,
     NotLeader,
     OutcomeUnknown,
@@ -35,6 +36,8 @@ from ._errors import (
 )
 from ._mirror_async import AsyncMirror
 from ._mirror_sync import Mirror
+from ._election_async import AsyncElection
+from ._election_sync import Election
 from ._lock_async import AsyncLock
 from ._lock_sync import Lock
 from ._session_async import AsyncSession
@@ -67,6 +70,7 @@ __all__ = [
     "Alarm",
     "AlreadyExists",
     "AsyncClient",
+    "AsyncElection",
     "AsyncLock",
     "AsyncMirror",
     "AsyncSession",
@@ -85,6 +89,7 @@ __all__ = [
     "EtcdError",
     "Event",
     "EventBatch",
+    "Election",
     "EventType",
     "FutureRevisionError",
     "Get",
@@ -99,6 +104,7 @@ __all__ = [
     "Lock",
     "Mirror",
     "NoLeader",
+    "NotElected",
     "NotFound",
     "NotLeader",
     "OutcomeUnknown",

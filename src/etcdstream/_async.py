@@ -26,6 +26,7 @@ from ._results import (
 )
 from ._admin_async import AsyncClusterAdmin
 from ._transport_async import AsyncTransport
+from ._election_async import AsyncElection
 from ._lock_async import AsyncLock
 from ._session_async import AsyncSession
 from ._txn import Compare, Delete, Get, Put, Txn
@@ -219,13 +220,19 @@ class AsyncClient(AsyncClusterAdmin):
         """Ids of every live lease."""
         return await self._transport.run(_lease_ops.leases(timeout=timeout))
 
-    # --- locks ---
+    # --- locks and elections ---
 
     def lock(self, name: Key, *, ttl: int = 60, session: AsyncSession | None = None) -> AsyncLock:
         """The distributed lock `name` (Go's concurrency.Mutex; `etcdctl lock NAME` takes the same one), not yet
         acquired: `with client.lock(name):` (blocking) / `async with client.lock(name):` (asyncio), or
         acquire(timeout) and release(). Held through session's lease, or a session of ttl seconds of its own."""
         return AsyncLock(self, name, ttl=ttl, session=session)
+
+    def election(self, name: Key, *, ttl: int = 60, session: AsyncSession | None = None) -> AsyncElection:
+        """The election `name` (Go's concurrency.Election; `etcdctl elect NAME` takes part in the same one):
+        campaign(value, timeout), proclaim(value), resign(), leader(), observe(). A candidate stands through
+        session's lease, or a session of ttl seconds of its own."""
+        return AsyncElection(self, name, ttl=ttl, session=session)
 
     # --- watches ---
 

@@ -103,6 +103,10 @@ class NotLeader(EtcdError):
     """The member in use is not the leader, and the request must go to the leader (move_leader)."""
 
 
+class NotElected(EtcdError):
+    """An election's proclaim() by a candidate that has not campaigned, or whose key is gone (lease lost)."""
+
+
 class LeaseNotFound(EtcdError):
     """The lease does not exist: it expired or was revoked."""
 

@@ -26,6 +26,7 @@ from ._results import (
 )
 from ._admin_sync import ClusterAdmin
 from ._transport_sync import Transport
+from ._election_sync import Election
 from ._lock_sync import Lock
 from ._session_sync import Session
 from ._txn import Compare, Delete, Get, Put, Txn
@@ -219,13 +220,19 @@ class Client(ClusterAdmin):
         """Ids of every live lease."""
         return self._transport.run(_lease_ops.leases(timeout=timeout))
 
-    # --- locks ---
+    # --- locks and elections ---
 
     def lock(self, name: Key, *, ttl: int = 60, session: Session | None = None) -> Lock:
         """The distributed lock `name` (Go's concurrency.Mutex; `etcdctl lock NAME` takes the same one), not yet
         acquired: `with client.lock(name):` (blocking) / `with client.lock(name):` (asyncio), or
         acquire(timeout) and release(). Held through session's lease, or a session of ttl seconds of its own."""
         return Lock(self, name, ttl=ttl, session=session)
+
+    def election(self, name: Key, *, ttl: int = 60, session: Session | None = None) -> Election:
+        """The election `name` (Go's concurrency.Election; `etcdctl elect NAME` takes part in the same one):
+        campaign(value, timeout), proclaim(value), resign(), leader(), observe(). A candidate stands through
+        session's lease, or a session of ttl seconds of its own."""
+        return Election(self, name, ttl=ttl, session=session)
 
     # --- watches ---
 
