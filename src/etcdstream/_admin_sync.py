@@ -5,7 +5,9 @@ client's transport."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from typing import IO
 
 from . import _auth_ops, _cluster_ops
 from ._calls import check_timeout
@@ -21,6 +23,7 @@ from ._results import (
     Status,
     Version,
 )
+from ._snapshot import SnapshotFile, snapshot_call
 from ._transport_sync import Transport
 from ._types import PermissionType
 
@@ -100,6 +103,26 @@ class ClusterAdmin:
         no longer default: it waits the client's timeout; pass a larger timeout= for a large database.
         Not retried on another member when the connection breaks (that could block two members at once)."""
         self._transport.run(_cluster_ops.defragment(timeout=timeout))
+
+    def snapshot(self, file: str | os.PathLike[str] | IO[bytes], *, progress: Callable[[int, int], object] | None = None,
+                       timeout: float | None = None) -> int:
+        """Save the member's backend to file (a path: written beside it and moved into place once complete and
+        checked against etcd's checksum; or a binary file object), as `etcdctl snapshot save`; returns its size.
+        The file restores with `etcdutl snapshot restore`. progress(received, remaining) after each chunk.
+        timeout: for the whole transfer (None: as long as it takes)."""
+        if progress is not None and not callable(progress):
+            raise TypeError(f"progress must be callable, got {type(progress).__name__}")
+        call = snapshot_call(timeout)
+        target = SnapshotFile(file)
+        try:
+            for response in self._transport.read_stream(call):
+                remaining = target.write(response)
+                if progress is not None:
+                    progress(target.size, remaining)
+        except BaseException:
+            target.abort()
+            raise
+        return target.finish()
 
     def hash_kv(self, revision: int = 0, *, timeout: float | None = None) -> HashKV:
         """The member in use's hash of the key-value history up to `revision` (0: its current revision).

@@ -7,6 +7,7 @@ the lease keepalive tasks; the blocking twin is _transport_sync.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import grpc
@@ -18,7 +19,7 @@ from ._core import ClientCore
 from ._errors import ClientClosed, EtcdError
 from ._http import fetch_version
 from ._results import Lease, Version
-from ._retry import Decision, RetryPolicy, Step
+from ._retry import Decision, RetryPolicy, Step, error_from_rpc
 from ._transport import TransportBase
 
 __all__ = ["AsyncTransport", "Connection", "cancelled_by_caller"]
@@ -140,6 +141,24 @@ class AsyncTransport(TransportBase):
             return done.value
         finally:
             op.close()
+
+    async def read_stream(self, call: Call) -> AsyncIterator[bytes]:
+        """The responses of a server-streaming call (Snapshot), as they come; not retried once it started
+        (its consumer has taken what came), its failure raised as an EtcdError."""
+        connection = self.connect()
+        await self.authenticate(call)
+        responses = connection.channel.unary_stream(call.method)(call.request, timeout=call.timeout,
+                                                                 metadata=self.core.metadata(call))
+        try:
+            async for response in responses:
+                yield response
+        except grpc.RpcError as e:
+            error = error_from_rpc(e.code(), e.details(), self.core.endpoint, timeout=call.timeout)
+        else:
+            return
+        finally:
+            responses.cancel()
+        raise error  # outside the handler: no grpc error (with the token in its metadata) as __context__
 
     async def fetch_version(self, timeout: float | None) -> Version:
         """etcd's /version of the endpoint in use (over HTTP, in a thread)."""

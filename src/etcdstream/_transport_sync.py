@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import grpc
@@ -18,7 +19,7 @@ from ._core import ClientCore
 from ._errors import ClientClosed, EtcdError
 from ._http import fetch_version
 from ._results import Lease, Version
-from ._retry import Decision, RetryPolicy, Step
+from ._retry import Decision, RetryPolicy, Step, error_from_rpc
 from ._transport import TransportBase
 
 __all__ = ["Connection", "Transport"]
@@ -171,6 +172,23 @@ class Transport(TransportBase):
             return done.value
         finally:
             op.close()
+
+    def read_stream(self, call: Call) -> Iterator[bytes]:
+        """The responses of a server-streaming call (Snapshot), as they come; not retried once it started
+        (its consumer has taken what came), its failure raised as an EtcdError."""
+        connection = self.connect()
+        self.authenticate(call)
+        responses = connection.channel.unary_stream(call.method)(call.request, timeout=call.timeout,
+                                                                 metadata=self.core.metadata(call))
+        try:
+            yield from responses
+        except grpc.RpcError as e:
+            error = error_from_rpc(e.code(), e.details(), self.core.endpoint, timeout=call.timeout)
+        else:
+            return
+        finally:
+            responses.cancel()
+        raise error  # outside the handler: no grpc error (with the token in its metadata) as __context__
 
     def fetch_version(self, timeout: float | None) -> Version:
         """etcd's /version of the endpoint in use (over HTTP)."""
