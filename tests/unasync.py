@@ -23,6 +23,7 @@ PAIRS = [
     ("_session_async.py", "_session_sync.py"),  # AsyncSession -> Session
     ("_lock_async.py", "_lock_sync.py"),  # AsyncLock -> Lock
     ("_election_async.py", "_election_sync.py"),  # AsyncElection -> Election
+    ("_stm_async.py", "_stm_sync.py"),  # AsyncSTM -> STM
 ]
 
 RULES = [

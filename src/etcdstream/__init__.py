@@ -29,6 +29,7 @@ from ._errors import (
     PermissionDenied,
     RequestTooLarge,
     RevisionWentBackwards,
+    STMConflict,
     Timeout,
     WatchCanceled,
     WriteConnectionLost,
@@ -42,6 +43,8 @@ from ._lock_async import AsyncLock
 from ._lock_sync import Lock
 from ._session_async import AsyncSession
 from ._session_sync import Session
+from ._stm_async import AsyncSTM
+from ._stm_sync import STM
 from ._results import (
     Alarm,
     AuthStatus,
@@ -73,6 +76,7 @@ __all__ = [
     "AsyncElection",
     "AsyncLock",
     "AsyncMirror",
+    "AsyncSTM",
     "AsyncSession",
     "AsyncWatcher",
     "AuthFailed",
@@ -116,6 +120,8 @@ __all__ = [
     "RangeResult",
     "RequestTooLarge",
     "RevisionWentBackwards",
+    "STMConflict",
+    "STM",
     "Session",
     "Snapshot",
     "SortOrder",

@@ -5,7 +5,8 @@ administration calls come from AsyncClusterAdmin (_admin_async.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TypeVar
 from pathlib import Path
 from types import TracebackType
 
@@ -29,6 +30,7 @@ from ._transport_async import AsyncTransport
 from ._election_async import AsyncElection
 from ._lock_async import AsyncLock
 from ._session_async import AsyncSession
+from ._stm_async import AsyncSTM, run_stm
 from ._txn import Compare, Delete, Get, Put, Txn
 from ._types import WatchFilter
 from ._watch_async import AsyncWatcher, AsyncWatchStream
@@ -36,6 +38,8 @@ from ._watch_spec import DEFAULT_MAX_BUFFERED_EVENTS, check_max_buffered_events,
 from .codec import KeyValue
 
 __all__ = ["AsyncClient"]
+
+T = TypeVar("T")
 
 
 class AsyncClient(AsyncClusterAdmin):
@@ -219,6 +223,15 @@ class AsyncClient(AsyncClusterAdmin):
     async def leases(self, *, timeout: float | None = None) -> list[int]:
         """Ids of every live lease."""
         return await self._transport.run(_lease_ops.leases(timeout=timeout))
+
+    async def stm(self, apply: Callable[[AsyncSTM], Awaitable[T]], *, isolation: str = "serializable_snapshot",
+                  tries: int = 10) -> T:
+        """Run apply(stm) (a coroutine function for the asyncio client) as one transaction, as Go's
+        concurrency.STM: its stm.get() reads, its stm.put()/stm.delete() apply together at the commit, and if
+        another writer changed what it relied on meanwhile it runs again (STMConflict after `tries`). Returns
+        what apply returned. isolation: "serializable_snapshot" (Go's default), "serializable",
+        "repeatable_read" or "read_committed"."""
+        return await run_stm(self, apply, isolation, tries)
 
     # --- locks and elections ---
 

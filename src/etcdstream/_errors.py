@@ -137,6 +137,10 @@ class ConflictError(EtcdError):
         self.current = current
 
 
+class STMConflict(EtcdError):
+    """stm(): every try of the function conflicted with another writer (what it read changed before its commit)."""
+
+
 class RevisionWentBackwards(EtcdError):
     """etcd's history is not the one seen before (restored from a backup, or another cluster): read again."""
 

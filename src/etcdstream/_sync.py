@@ -6,6 +6,7 @@ administration calls come from ClusterAdmin (_admin_sync.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 from pathlib import Path
 from types import TracebackType
 
@@ -29,6 +30,7 @@ from ._transport_sync import Transport
 from ._election_sync import Election
 from ._lock_sync import Lock
 from ._session_sync import Session
+from ._stm_sync import STM, run_stm
 from ._txn import Compare, Delete, Get, Put, Txn
 from ._types import WatchFilter
 from ._watch_sync import Watcher, WatchStream
@@ -36,6 +38,8 @@ from ._watch_spec import DEFAULT_MAX_BUFFERED_EVENTS, check_max_buffered_events,
 from .codec import KeyValue
 
 __all__ = ["Client"]
+
+T = TypeVar("T")
 
 
 class Client(ClusterAdmin):
@@ -219,6 +223,15 @@ class Client(ClusterAdmin):
     def leases(self, *, timeout: float | None = None) -> list[int]:
         """Ids of every live lease."""
         return self._transport.run(_lease_ops.leases(timeout=timeout))
+
+    def stm(self, apply: Callable[[STM], T], *, isolation: str = "serializable_snapshot",
+                  tries: int = 10) -> T:
+        """Run apply(stm) (a coroutine function for the asyncio client) as one transaction, as Go's
+        concurrency.STM: its stm.get() reads, its stm.put()/stm.delete() apply together at the commit, and if
+        another writer changed what it relied on meanwhile it runs again (STMConflict after `tries`). Returns
+        what apply returned. isolation: "serializable_snapshot" (Go's default), "serializable",
+        "repeatable_read" or "read_committed"."""
+        return run_stm(self, apply, isolation, tries)
 
     # --- locks and elections ---
 
