@@ -33,6 +33,7 @@ __all__ = [
     "EtcdPath",
     "MirrorOf",
     "assert_mirror_equals_etcd",
+    "assert_raises_before_any_io",
     "client_kind",
     "collect",
     "connect",
@@ -152,6 +153,16 @@ class AwaitableWatcher:
 
     async def close(self) -> None:
         self.watcher.close()
+
+
+def assert_raises_before_any_io(run, bad_call, error, message) -> None:
+    """await bad_call(client) raises error (matching message) with both clients, before any I/O: the client
+    points where nothing listens, so a call that tried etcd first would raise ConnectionFailed instead."""
+    async def body(etcd):
+        with pytest.raises(error, match=message):
+            await bad_call(etcd)
+
+    run(body, "127.0.0.1:1", timeout=5)
 
 
 async def open_watch(etcd, prefix, *, one_key=False, **kwargs):

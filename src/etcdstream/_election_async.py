@@ -7,17 +7,16 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-from ._calls import check_ttl
 from ._errors import LeaseNotFound, NotElected
 from ._keys import Key, prefix_range, to_bytes
-from ._lock_async import AsyncLockClient, wait_deletes
+from ._lock_async import AsyncContender, AsyncLockClient, wait_deletes
 from ._session_async import AsyncSession
 from ._txn import Compare, Delete, Get, Put
 from ._types import EventType
 from .codec import KeyValue
 
 
-class AsyncElection:
+class AsyncElection(AsyncContender):
     """An election named `name` (Go's concurrency.Election, the one `etcdctl elect NAME` takes part in).
 
     Each candidate puts `name/<its lease id in hex>` with its proposal as the value; the leader is the
@@ -28,37 +27,18 @@ class AsyncElection:
 
     def __init__(self, client: AsyncLockClient, name: Key, *, ttl: int = 60,
                  session: AsyncSession | None = None) -> None:
-        self._client = client
-        self._prefix = to_bytes("name", name, allow_empty=False) + b"/"
-        self._ttl = check_ttl(ttl)
-        if session is not None and not isinstance(session, AsyncSession):
-            raise TypeError(f"session must be a Session from client.session(), got {type(session).__name__}")
-        self._session = session
-        self._own_session = session is None
-        self._key: bytes | None = None
+        super().__init__(client, name, ttl=ttl, session=session)
         self._revision = 0  # the create revision of our key
 
     def __repr__(self) -> str:
         state = f"candidate {self._key!r}" if self._key is not None else "not campaigning"
         return f"<{type(self).__name__} {self._prefix[:-1]!r} {state}>"
 
-    @property
-    def key(self) -> bytes | None:
-        """This candidate's key while it campaigns or leads."""
-        return self._key
-
-    @property
-    def session(self) -> AsyncSession | None:
-        """The session whose lease holds the key."""
-        return self._session
-
     async def campaign(self, value: Key, timeout: float | None = None) -> bool:
         """Stand with value and wait until elected (True), or timeout seconds (False: the candidacy is withdrawn)."""
         value_bytes = to_bytes("value", value)
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self._session is None:
-            self._session = await self._client.session(self._ttl)
-        lease = self._session.lease
+        lease = await self._lease()
         key = self._prefix + b"%x" % lease.id
         result = await self._client.txn([Compare(key, "create_revision", "==", 0)],
                                         [Put(key, value_bytes, lease=lease.id)], [Get(key)])
@@ -100,9 +80,7 @@ class AsyncElection:
             if key is not None:
                 await self._client.txn([Compare(key, "create_revision", "==", self._revision)], [Delete(key)])
         finally:
-            if self._own_session and self._session is not None:
-                session, self._session = self._session, None
-                await session.close()
+            await self._end_own_session()
 
     async def leader(self) -> KeyValue | None:
         """The leader's key and value (value: its proposal), or None while nobody stands."""
@@ -112,7 +90,7 @@ class AsyncElection:
 
     async def is_leader(self) -> bool:
         """Whether this candidate leads now (its key is the first and its lease lives)."""
-        if self._key is None or self._session is None or self._session.done.is_set():
+        if not self._lease_lives():
             return False
         current = await self.leader()
         return current is not None and current.key == self._key

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from ._calls import check_ttl
 from ._errors import LeaseNotFound
 from ._keys import Key, to_bytes
-from ._results import Deleted, RangeResult, TxnResult
+from ._results import Deleted, Lease, RangeResult, TxnResult
 from ._session_sync import Session
 from ._txn import Compare, Get, Put
 from ._types import EventType, WatchFilter
@@ -29,16 +29,9 @@ class LockClient(Protocol):
     def watch(self, key: Key, range_end: Key | None = None, **options: Any) -> Watcher: ...
 
 
-class Lock:
-    """A distributed lock named `name` (Go's concurrency.Mutex, the lock `etcdctl lock NAME` takes).
-
-    Each contender puts the key `name/<its lease id in hex>` on its session's lease; the holder is the
-    one whose key etcd created first, and each waiter watches only the key created just before its own
-    (no herd on release): first come, first served. A holder whose session's lease is lost (revoked,
-    expired, etcd unreachable past its TTL) has lost the lock: `session.done` says so and is_owner()
-    turns False. Without a session the lock makes one of ttl seconds and ends it on release().
-    `with client.lock(name):` / `with client.lock(name):` acquires and releases.
-    """
+class Contender:
+    """What a lock's contender and an election's candidate share: a key `name/<lease id in hex>` on a
+    session's lease (the caller's, or one of ttl seconds made on first use and ended with the contender)."""
 
     def __init__(self, client: LockClient, name: Key, *, ttl: int = 60,
                  session: Session | None = None) -> None:
@@ -51,19 +44,45 @@ class Lock:
         self._own_session = session is None
         self._key: bytes | None = None
 
-    def __repr__(self) -> str:
-        state = f"held as {self._key!r}" if self._key is not None else "not held"
-        return f"<{type(self).__name__} {self._prefix[:-1]!r} {state}>"
-
     @property
     def key(self) -> bytes | None:
-        """The key this contender holds the lock with (None unless held)."""
+        """The key this contender stands with (None unless it holds the lock, campaigns or leads)."""
         return self._key
 
     @property
     def session(self) -> Session | None:
-        """The session whose lease holds the key (None before the first acquire of a lock that makes its own)."""
+        """The session whose lease holds the key (None before first use when the contender makes its own)."""
         return self._session
+
+    def _lease(self) -> Lease:
+        """The session's lease (making the session first if it is the contender's own)."""
+        if self._session is None:
+            self._session = self._client.session(self._ttl)
+        return self._session.lease
+
+    def _end_own_session(self) -> None:
+        if self._own_session and self._session is not None:
+            session, self._session = self._session, None
+            session.close()
+
+    def _lease_lives(self) -> bool:
+        return self._key is not None and self._session is not None and not self._session.done.is_set()
+
+
+class Lock(Contender):
+    """A distributed lock named `name` (Go's concurrency.Mutex, the lock `etcdctl lock NAME` takes).
+
+    Each contender puts the key `name/<its lease id in hex>` on its session's lease; the holder is the
+    one whose key etcd created first, and each waiter watches only the key created just before its own
+    (no herd on release): first come, first served. A holder whose session's lease is lost (revoked,
+    expired, etcd unreachable past its TTL) has lost the lock: `session.done` says so and is_owner()
+    turns False. Without a session the lock makes one of ttl seconds and ends it on release().
+    `with client.lock(name):` / `with client.lock(name):` acquires and releases.
+    """
+
+    def __repr__(self) -> str:
+        state = f"held as {self._key!r}" if self._key is not None else "not held"
+        return f"<{type(self).__name__} {self._prefix[:-1]!r} {state}>"
 
     def _first(self) -> Get:
         """Read the key of the name created first: the holder's."""
@@ -72,9 +91,7 @@ class Lock:
     def acquire(self, timeout: float | None = None) -> bool:
         """Wait until this contender holds the lock (True), or timeout seconds (False: it gave up its place)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self._session is None:
-            self._session = self._client.session(self._ttl)
-        lease = self._session.lease
+        lease = self._lease()
         key = self._prefix + b"%x" % lease.id
         # Join the queue unless this session is in it already (Go's tryAcquire), and see who holds the lock.
         result = self._client.txn([Compare(key, "create_revision", "==", 0)],
@@ -104,13 +121,11 @@ class Lock:
             if key is not None:
                 self._client.delete(key)
         finally:
-            if self._own_session and self._session is not None:
-                session, self._session = self._session, None
-                session.close()
+            self._end_own_session()
 
     def is_owner(self) -> bool:
         """Whether this contender holds the lock now: its key is the first of the name and its lease lives."""
-        if self._key is None or self._session is None or self._session.done.is_set():
+        if not self._lease_lives():
             return False
         first = self._client.range(self._prefix, prefix=True, sort_target="create_revision", sort_order="ascend",
                                          limit=1)
