@@ -102,3 +102,25 @@ def test_outcome_unknown_errors_are_still_caught_as_what_they_were():
         policy(write=True).decide(UNAVAILABLE, "etcdserver: request timed out")
     with pytest.raises(TimeoutError):
         policy(write=True).decide(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+
+
+# TLS refusing the connection: etcd 3.5 failing the handshake, etcd 3.4 after a TLS 1.3 handshake.
+TLS_REFUSALS = [
+    "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:2379: Ssl handshake failed: "
+    "SSL_ERROR_SSL: error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED",
+    "Socket closed: Unwrap failed (TSI_DATA_CORRUPTED)",
+]
+
+
+@pytest.mark.parametrize("write", [True, False], ids=["write", "read"])
+@pytest.mark.parametrize("details", TLS_REFUSALS, ids=["handshake", "after-handshake"])
+def test_a_connection_tls_refuses_fails_at_once_and_a_write_was_not_sent(details, write):
+    """Trying again until the timeout would not help (and, at the deadline, would hide the TLS error behind a
+    Timeout); the request never reached etcd, so a write's outcome is known: not applied."""
+    with pytest.raises(etcdstream.ConnectionFailed, match="TLS failed") as raised:
+        policy(write=write).decide(UNAVAILABLE, details)
+    assert not isinstance(raised.value, etcdstream.OutcomeUnknown)
+    two = policy(write=write, endpoints="127.0.0.1:2379,127.0.0.1:2380")
+    assert two.decide(UNAVAILABLE, details).step is Step.FAILOVER  # another endpoint may be set up right
+    with pytest.raises(etcdstream.ConnectionFailed):
+        two.decide(UNAVAILABLE, details)

@@ -116,6 +116,14 @@ _CONNECTION_REPLACED = "the connection was replaced by a failover during the cal
 REAUTH_DETAILS = ("invalid auth token", "auth store is old", "revision in header is old")
 
 
+def tls_failed(details: str) -> bool:
+    """Whether a connection failure is TLS refusing it (a certificate, a CA, plaintext behind https://): the
+    request never reached etcd, and trying again will not help. TSI_*: grpc's TLS layer (etcd 3.4 refusing a
+    client certificate after a TLS 1.3 handshake shows only as "Unwrap failed (TSI_DATA_CORRUPTED)")."""
+    lowered = details.lower()
+    return any(word in lowered for word in ("ssl", "handshake", "certificate", "tsi_"))
+
+
 def error_from_rpc(code: grpc.StatusCode | None, details: str | None, endpoint: Endpoint, *,
                    timeout: float | None = None, tls_unconfirmed: bool = False) -> EtcdError:
     """Map a failed gRPC call (its status code and etcd's details string) to an EtcdError.
@@ -130,10 +138,7 @@ def error_from_rpc(code: grpc.StatusCode | None, details: str | None, endpoint: 
             return error_class(f"{details} ({advice})", code=code_name, details=details)
     if code == grpc.StatusCode.UNAVAILABLE:
         hint = "is etcd running? check --endpoints"
-        lowered = details.lower()
-        # TSI_*: grpc's TLS layer (etcd 3.4 refusing a client certificate after a TLS 1.3 handshake
-        # shows only as "Unwrap failed (TSI_DATA_CORRUPTED)").
-        if any(word in lowered for word in ("ssl", "handshake", "certificate", "tsi_")):
+        if tls_failed(details):
             hint = "TLS failed: check ca_file, cert_file/key_file and that the endpoint serves https"
         return ConnectionFailed(f"could not reach etcd at {endpoint}: {details} ({hint})",
                                 code=code_name, details=details)
@@ -238,14 +243,16 @@ class RetryPolicy:
                 self.transient_retries += 1
                 return Decision(Step.FAILOVER if several else Step.RETRY, delay)
             raise error
-        never_sent = isinstance(error, ConnectionFailed) and any(d in details.lower() for d in _NOT_CONNECTED_DETAILS)
+        refused_by_tls = isinstance(error, ConnectionFailed) and tls_failed(details)
+        never_sent = refused_by_tls or (isinstance(error, ConnectionFailed)
+                                        and any(d in details.lower() for d in _NOT_CONNECTED_DETAILS))
         if in_doubt or (not (self.idempotent or never_sent) and isinstance(error, (ConnectionFailed, Timeout))):
             error = outcome_unknown(error)
         if isinstance(error, ConnectionFailed):
             if self.failovers < len(self.core.endpoints) - 1:
                 self.failovers += 1
                 return Decision(Step.FAILOVER, error=error if isinstance(error, OutcomeUnknown) else None)
-            if never_sent or self.idempotent:
+            if (never_sent or self.idempotent) and not refused_by_tls:
                 # No endpoint took the connection (etcd restarting?), or it broke under a read: like
                 # etcd's Go client, which waits for a ready connection, keep trying until the call's timeout.
                 delay = min(0.05 * 2**self.transient_retries, 0.5)
