@@ -9,6 +9,7 @@ from typing import NoReturn
 from .._kv_ops import DEFAULT_PAGE_SIZE
 from .apisix import APISIX_DIRS, DIR_VALUE, cmd_init
 from .check import cmd_check, min_version_arg
+from .concurrency import cmd_elect, cmd_lock
 from .exits import EXIT_USAGE
 from .keys import cmd_del, cmd_get, cmd_ls, cmd_put
 from .settings import DEFAULT_ENDPOINTS, DEFAULT_TIMEOUT, positive_float, positive_int
@@ -122,6 +123,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("prefix", metavar="PREFIX")
     sub.add_argument("--rev", type=positive_int, metavar="N", help="start at revision N (replaying history)")
     sub.add_argument("--prev-kv", action="store_true", help="include each key's previous value")
+
+    sub = command("lock", cmd_lock, "hold a distributed lock (etcdctl lock's): while COMMAND runs, or until interrupted")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("exec_args", nargs=argparse.REMAINDER, metavar="[--] COMMAND ...",
+                     help="run this holding the lock and exit with its exit code (ETCD_LOCK_KEY and "
+                          "ETCD_LOCK_REV in its environment); without it, print the lock's key and hold "
+                          "the lock until Ctrl-C or SIGTERM")
+    sub.add_argument("--ttl", type=positive_int, default=10, metavar="SECONDS",
+                     help="the session's lease: the lock goes this long after etcdstream dies (default 10)")
+
+    sub = command("elect", cmd_elect, "campaign in an election (etcdctl elect's) and lead until interrupted, "
+                                      "or print each leader (--listen)")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("proposal", nargs="?", metavar="PROPOSAL", help="this candidate's value")
+    sub.add_argument("-l", "--listen", action="store_true", help="print each leader's key and value as it changes")
+    sub.add_argument("--ttl", type=positive_int, default=60, metavar="SECONDS",
+                     help="the session's lease: the leadership goes this long after etcdstream dies (default 60)")
 
     # Parsed by bench/harness.py (main() hands it everything after "bench"); listed here for --help.
     sub = commands.add_parser("bench", add_help=False, help="start a local etcd and run the benchmarks "
