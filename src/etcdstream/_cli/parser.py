@@ -9,6 +9,22 @@ from typing import NoReturn
 from .._kv_ops import DEFAULT_PAGE_SIZE
 from .apisix import APISIX_DIRS, DIR_VALUE, cmd_init
 from .check import cmd_check, min_version_arg
+from .cluster import (
+    cmd_alarm_disarm,
+    cmd_alarm_list,
+    cmd_compact,
+    cmd_defrag,
+    cmd_endpoint_hashkv,
+    cmd_endpoint_health,
+    cmd_endpoint_status,
+    cmd_member_add,
+    cmd_member_list,
+    cmd_member_promote,
+    cmd_member_remove,
+    cmd_member_update,
+    member_id_arg,
+    urls_arg,
+)
 from .concurrency import cmd_elect, cmd_lock
 from .exits import EXIT_USAGE
 from .keys import cmd_del, cmd_get, cmd_ls, cmd_put
@@ -80,6 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=run)
         return sub
 
+    def group(name: str, help_text: str) -> Callable[[str, Callable[..., int], str], argparse.ArgumentParser]:
+        """A command with subcommands (member list, ...); returns command() for them."""
+        parent = commands.add_parser(name, help=help_text, description=help_text)
+        subcommands = parent.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND", parser_class=_Parser)
+        subcommands.required = True
+
+        def subcommand(sub_name: str, run: Callable[..., int], sub_help: str) -> argparse.ArgumentParser:
+            sub = subcommands.add_parser(sub_name, parents=common, help=sub_help, description=sub_help)
+            sub.set_defaults(run=run)
+            return sub
+
+        return subcommand
+
     sub = command("check", cmd_check, "connect and report versions, members, leader, DB size, alarms and health")
     sub.add_argument("--min-version", type=min_version_arg, metavar="X.Y.Z",
                      help="fail when the cluster version is older")
@@ -141,8 +170,42 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--ttl", type=positive_int, default=60, metavar="SECONDS",
                      help="the session's lease: the leadership goes this long after etcdstream dies (default 60)")
 
+    _cluster_commands(command, group)
+
     # Parsed by bench/harness.py (main() hands it everything after "bench"); listed here for --help.
     sub = commands.add_parser("bench", add_help=False, help="start a local etcd and run the benchmarks "
                               "(from a source checkout; etcdstream bench --help)")
     sub.add_argument("bench_args", nargs=argparse.REMAINDER)
     return parser
+
+
+def _cluster_commands(command: Callable[..., argparse.ArgumentParser], group: Callable[..., Callable[..., argparse.ArgumentParser]]) -> None:
+    member = group("member", "list, add, remove, update or promote cluster members (IDs in hex)")
+    member("list", cmd_member_list, "every member, learners included")
+    sub = member("add", cmd_member_add, "add a member; prints the ETCD_* settings to start it with")
+    sub.add_argument("name", metavar="NAME", help="the new member's name (its --name)")
+    sub.add_argument("--peer-urls", type=urls_arg, required=True, metavar="URL[,URL]",
+                     help="the new member's peer URLs")
+    sub.add_argument("--learner", action="store_true", help="add it as a non-voting learner")
+    sub = member("remove", cmd_member_remove, "remove a member")
+    sub.add_argument("member_id", type=member_id_arg, metavar="ID")
+    sub = member("update", cmd_member_update, "set a member's peer URLs")
+    sub.add_argument("member_id", type=member_id_arg, metavar="ID")
+    sub.add_argument("--peer-urls", type=urls_arg, required=True, metavar="URL[,URL]")
+    sub = member("promote", cmd_member_promote, "make a learner a voting member")
+    sub.add_argument("member_id", type=member_id_arg, metavar="ID")
+
+    endpoint = group("endpoint", "status, health or KV hash of each endpoint in --endpoints, one line each")
+    endpoint("status", cmd_endpoint_status, "version, DB size, leader, raft term and index of each endpoint")
+    endpoint("health", cmd_endpoint_health, "whether each endpoint serves a linearizable read")
+    sub = endpoint("hashkv", cmd_endpoint_hashkv, "each endpoint's hash of the key-value history")
+    sub.add_argument("--rev", type=positive_int, metavar="N", help="up to revision N (default: the latest)")
+
+    sub = command("compact", cmd_compact, "drop the key history before a revision")
+    sub.add_argument("revision", type=positive_int, metavar="REV")
+    sub.add_argument("--physical", action="store_true", help="return once the backend has applied it")
+    command("defrag", cmd_defrag, "defragment each endpoint in --endpoints in turn (each blocks while it does)")
+
+    alarm = group("alarm", "list or disarm alarms (NOSPACE)")
+    alarm("list", cmd_alarm_list, "every raised alarm")
+    alarm("disarm", cmd_alarm_disarm, "disarm every raised alarm (free space first: compact, defrag)")
