@@ -8,7 +8,24 @@ from typing import NoReturn
 
 from .._kv_ops import DEFAULT_PAGE_SIZE
 from .apisix import APISIX_DIRS, DIR_VALUE, cmd_init
-from . import auth
+from .auth import (
+    cmd_auth_disable,
+    cmd_auth_enable,
+    cmd_auth_status,
+    cmd_role_add,
+    cmd_role_delete,
+    cmd_role_get,
+    cmd_role_grant_permission,
+    cmd_role_list,
+    cmd_role_revoke_permission,
+    cmd_user_add,
+    cmd_user_delete,
+    cmd_user_get,
+    cmd_user_grant_role,
+    cmd_user_list,
+    cmd_user_passwd,
+    cmd_user_revoke_role,
+)
 from .check import cmd_check, min_version_arg
 from .cluster import (
     cmd_alarm_disarm,
@@ -215,9 +232,9 @@ def _cluster_commands(command: Callable[..., argparse.ArgumentParser], group: Ca
 
 def _auth_commands(group: Callable[..., Callable[..., argparse.ArgumentParser]]) -> None:
     command = group("auth", "enable, disable or show etcd's authentication")
-    command("enable", auth.cmd_auth_enable, "turn auth on (needs the user root holding the role root)")
-    command("disable", auth.cmd_auth_disable, "turn auth off")
-    command("status", auth.cmd_auth_status, "whether auth is on, and the auth revision (etcd 3.5+)")
+    command("enable", cmd_auth_enable, "turn auth on (needs the user root holding the role root)")
+    command("disable", cmd_auth_disable, "turn auth off")
+    command("status", cmd_auth_status, "whether auth is on, and the auth revision (etcd 3.5+)")
 
     def password_option(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--new-user-password", metavar="PASSWORD",
@@ -225,31 +242,31 @@ def _auth_commands(group: Callable[..., Callable[..., argparse.ArgumentParser]])
                               "prompt, or stdin's first line when it is not a terminal)")
 
     user = group("user", "add, delete, list users, set their passwords and roles")
-    sub = user("add", auth.cmd_user_add, "add a user; its password is asked for (or read from stdin)")
+    sub = user("add", cmd_user_add, "add a user; its password is asked for (or read from stdin)")
     sub.add_argument("user_name", metavar="NAME")
     password_option(sub)
     sub.add_argument("--no-password", action="store_true",
                      help="no password: the user logs in with a TLS client certificate only")
-    user("delete", auth.cmd_user_delete, "delete a user").add_argument("user_name", metavar="NAME")
-    user("get", auth.cmd_user_get, "a user's roles").add_argument("user_name", metavar="NAME")
-    user("list", auth.cmd_user_list, "every user")
-    sub = user("passwd", auth.cmd_user_passwd, "change a user's password (asked for, or read from stdin)")
+    user("delete", cmd_user_delete, "delete a user").add_argument("user_name", metavar="NAME")
+    user("get", cmd_user_get, "a user's roles").add_argument("user_name", metavar="NAME")
+    user("list", cmd_user_list, "every user")
+    sub = user("passwd", cmd_user_passwd, "change a user's password (asked for, or read from stdin)")
     sub.add_argument("user_name", metavar="NAME")
     password_option(sub)
-    for name, run, help_text in (("grant-role", auth.cmd_user_grant_role, "give a user a role"),
-                                 ("revoke-role", auth.cmd_user_revoke_role, "take a role from a user")):
+    for name, run, help_text in (("grant-role", cmd_user_grant_role, "give a user a role"),
+                                 ("revoke-role", cmd_user_revoke_role, "take a role from a user")):
         sub = user(name, run, help_text)
         sub.add_argument("user_name", metavar="USER")
         sub.add_argument("role", metavar="ROLE")
 
     role = group("role", "add, delete, list roles and their key permissions")
-    role("add", auth.cmd_role_add, "add a role").add_argument("role", metavar="ROLE")
-    role("delete", auth.cmd_role_delete, "delete a role").add_argument("role", metavar="ROLE")
-    role("get", auth.cmd_role_get, "a role's permissions").add_argument("role", metavar="ROLE")
-    role("list", auth.cmd_role_list, "every role")
-    for name, run, help_text in (("grant-permission", auth.cmd_role_grant_permission,
+    role("add", cmd_role_add, "add a role").add_argument("role", metavar="ROLE")
+    role("delete", cmd_role_delete, "delete a role").add_argument("role", metavar="ROLE")
+    role("get", cmd_role_get, "a role's permissions").add_argument("role", metavar="ROLE")
+    role("list", cmd_role_list, "every role")
+    for name, run, help_text in (("grant-permission", cmd_role_grant_permission,
                                   "let a role read and/or write a key, a range or a prefix"),
-                                 ("revoke-permission", auth.cmd_role_revoke_permission,
+                                 ("revoke-permission", cmd_role_revoke_permission,
                                   "take a permission (given as granted) from a role")):
         sub = role(name, run, help_text)
         sub.add_argument("role", metavar="ROLE")
