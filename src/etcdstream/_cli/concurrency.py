@@ -121,6 +121,9 @@ def cmd_lock(client: Client, args: argparse.Namespace, out: Output) -> int:
     name = os.fsencode(args.name)
     if not name:
         raise UsageError("a lock name must not be empty")
+    if args.exec_args and args.exec_args[0].startswith("-"):
+        # argparse hands everything after NAME to the command, options included.
+        raise UsageError(f"lock: {args.exec_args[0]} after NAME is taken as the command: give options before NAME")
     holder = _Holder(client)
     acquired = False
     code: int | None = None
