@@ -438,20 +438,36 @@ def test_watch_compacted_revision_fails_cleanly(etcd_server, fresh_prefix):
 # --- lock, elect ---
 
 
-def _start(server, *args: str) -> subprocess.Popen[str]:
+def _start(server, *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "etcdstream", "--endpoints", server.endpoint, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
 
 
-def _stop(proc: subprocess.Popen[str], sig: int) -> tuple[int, str, str]:
+_unread: dict[int, bytes] = {}  # per pid: what _line() read past its line
+
+
+def _line(proc: subprocess.Popen[bytes], timeout: float = 20) -> str:
+    """The next line proc prints (select() on the pipe: a buffered reader would hide a second line)."""
+    data = _unread.pop(proc.pid, b"")
+    deadline = time.monotonic() + timeout
+    while b"\n" not in data:
+        assert select.select([proc.stdout], [], [], max(0, deadline - time.monotonic()))[0], f"no line after {data!r}"
+        chunk = os.read(proc.stdout.fileno(), 65536)
+        assert chunk, f"ended after {data!r}: {proc.stderr.read().decode(errors='replace')}"
+        data += chunk
+    line, _, _unread[proc.pid] = data.partition(b"\n")
+    return line.decode() + "\n"
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: int) -> tuple[int, str, str]:
     proc.send_signal(sig)
     try:
         out, err = proc.communicate(timeout=20)
     finally:
         proc.kill()
         proc.wait()
-    assert "Traceback" not in err, err
-    return proc.returncode, out, err
+    assert b"Traceback" not in err, err
+    return proc.returncode, (_unread.pop(proc.pid, b"") + out).decode(), err.decode()
 
 
 def _keys_under(server, prefix: str) -> list[bytes]:
@@ -478,18 +494,19 @@ def test_a_second_lock_waits_for_the_first(etcd_server, fresh_prefix):
     first = _start(etcd_server, "lock", name, "--", sys.executable, "-c",
                    "import time; print('held', flush=True); time.sleep(1.5); print(time.time())")
     try:
-        assert _read_line(first) == "held\n"
+        assert _line(first) == "held\n"
         second = cli("lock", name, sys.executable, "-c", "import time; print(time.time())", server=etcd_server)
-        out, err = first.communicate(timeout=20)
+        out = _line(first)
+        first.wait(timeout=20)
     finally:
         first.kill()
         first.wait()
-    assert first.returncode == 0 and second.returncode == 0, (err, second.stderr)
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
     assert float(second.stdout) >= float(out), "the second lock ran its command while the first held the lock"
     # etcdctl's lock is the same lock.
     held = _start(etcd_server, "lock", name)
     try:
-        key = _read_line(held).strip()
+        key = _line(held).strip()
         assert key.startswith(name + "/")
         theirs = subprocess.Popen([*etcd_server.etcdctl_args(), "lock", name, "echo", "theirs"],
                                   stdout=subprocess.PIPE, text=True, env=_env(ETCDCTL_API="3"))
@@ -510,7 +527,7 @@ def test_lock_held_until_interrupted(etcd_server, fresh_prefix, sig, interruptib
     holder = _start(etcd_server, "lock", "-w", "json", name)
     waiter = None
     try:
-        held = json.loads(_read_line(holder))
+        held = json.loads(_line(holder))
         assert held["key"].startswith(name + "/") and held["lease"] != 0
         waiter = _start(etcd_server, "lock", name)
         deadline = time.monotonic() + 20
@@ -536,14 +553,14 @@ def test_elect_and_listen(etcd_server, fresh_prefix, interruptible_children):
     candidate = second = None
     try:
         candidate = _start(etcd_server, "elect", name, "first")
-        key = _read_line(candidate)
-        assert key.startswith(name + "/") and _read_line(candidate) == "first\n"
-        assert (_read_line(listener), _read_line(listener)) == (key, "first\n")
+        key = _line(candidate)
+        assert key.startswith(name + "/") and _line(candidate) == "first\n"
+        assert (_line(listener), _line(listener)) == (key, "first\n")
         second = _start(etcd_server, "elect", name, "second", "-w", "json")
         assert _stop(candidate, signal.SIGINT)[:3:2] == (0, "")  # resigns: the next candidate leads
-        elected = json.loads(_read_line(second))
+        elected = json.loads(_line(second))
         assert elected["value"] == "second" and elected["key"] != key.strip()
-        assert _read_line(listener) == elected["key"] + "\n" and _read_line(listener) == "second\n"
+        assert _line(listener) == elected["key"] + "\n" and _line(listener) == "second\n"
         assert _stop(second, signal.SIGTERM)[:3:2] == (0, "")
         assert _stop(listener, signal.SIGINT)[:3:2] == (0, "")
         assert _keys_under(etcd_server, name + "/") == []
