@@ -11,10 +11,11 @@ import getpass
 import os
 import sys
 
-from .._results import Permission
+from .._errors import EtcdError
+from .._results import AuthStatus, Permission
 from .._sync import Client
 from .._types import PermissionType
-from .exits import EXIT_OK, UsageError
+from .exits import EXIT_OK, CommandFailed, UsageError
 from .output import Output, display
 
 
@@ -53,7 +54,15 @@ def cmd_auth_disable(client: Client, args: argparse.Namespace, out: Output) -> i
 
 def cmd_auth_status(client: Client, args: argparse.Namespace, out: Output) -> int:
     """auth status (etcd 3.5+)"""
-    status = client.auth_status()
+    status: AuthStatus | None
+    try:
+        status = client.auth_status()
+    except EtcdError as e:
+        if e.code != "UNIMPLEMENTED":
+            raise
+        status = None  # etcd 3.4: raised below, outside the except (no chained traceback context)
+    if status is None:
+        raise CommandFailed("auth status needs etcd 3.5 or later")
     return _done(out, f"Authentication Status: {str(status.enabled).lower()}\nAuthRevision: {status.auth_revision}",
                  enabled=status.enabled, auth_revision=status.auth_revision)
 
