@@ -435,6 +435,264 @@ def test_watch_compacted_revision_fails_cleanly(etcd_server, fresh_prefix):
     one_error_line(cli("get", fresh_prefix + "a", "--rev", str(first), server=etcd_server), 1, "compacted")
 
 
+# --- lock, elect ---
+
+
+def _start(server, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "etcdstream", "--endpoints", server.endpoint, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+
+
+_unread: dict[int, bytes] = {}  # per pid: what _line() read past its line
+
+
+def _line(proc: subprocess.Popen[bytes], timeout: float = 20) -> str:
+    """The next line proc prints (select() on the pipe: a buffered reader would hide a second line)."""
+    data = _unread.pop(proc.pid, b"")
+    deadline = time.monotonic() + timeout
+    while b"\n" not in data:
+        assert select.select([proc.stdout], [], [], max(0, deadline - time.monotonic()))[0], f"no line after {data!r}"
+        chunk = os.read(proc.stdout.fileno(), 65536)
+        assert chunk, f"ended after {data!r}: {proc.stderr.read().decode(errors='replace')}"
+        data += chunk
+    line, _, _unread[proc.pid] = data.partition(b"\n")
+    return line.decode() + "\n"
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: int) -> tuple[int, str, str]:
+    proc.send_signal(sig)
+    try:
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert b"Traceback" not in err, err
+    return proc.returncode, (_unread.pop(proc.pid, b"") + out).decode(), err.decode()
+
+
+def _keys_under(server, prefix: str) -> list[bytes]:
+    with etcdstream.Client(server.endpoint) as client:
+        return [kv.key for kv in client.range(prefix, prefix=True).kvs]
+
+
+def test_lock_runs_a_command_and_passes_its_exit_code(etcd_server, fresh_prefix):
+    name = fresh_prefix + "lock"
+    proc = cli("lock", name, "--", sys.executable, "-c",
+               "import os, sys; print(os.environ['ETCD_LOCK_KEY'], os.environ['ETCD_LOCK_REV']); sys.exit(3)",
+               server=etcd_server)
+    assert proc.returncode == 3, proc.stderr
+    key, revision = proc.stdout.split()
+    assert key.startswith(name + "/") and int(revision) > 0
+    assert _keys_under(etcd_server, name + "/") == []  # released at once, not at the lease's TTL
+    assert cli("lock", name, "true", server=etcd_server).returncode == 0
+    one_error_line(cli("lock", name, "--", "no-such-command-here", server=etcd_server), 127, "not found")
+    assert _keys_under(etcd_server, name + "/") == []
+
+
+def test_a_second_lock_waits_for_the_first(etcd_server, fresh_prefix):
+    name = fresh_prefix + "lock"
+    first = _start(etcd_server, "lock", name, "--", sys.executable, "-c",
+                   "import time; print('held', flush=True); time.sleep(1.5); print(time.time())")
+    try:
+        assert _line(first) == "held\n"
+        second = cli("lock", name, sys.executable, "-c", "import time; print(time.time())", server=etcd_server)
+        out = _line(first)
+        first.wait(timeout=20)
+    finally:
+        first.kill()
+        first.wait()
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    assert float(second.stdout) >= float(out), "the second lock ran its command while the first held the lock"
+    # etcdctl's lock is the same lock.
+    held = _start(etcd_server, "lock", name)
+    try:
+        key = _line(held).strip()
+        assert key.startswith(name + "/")
+        theirs = subprocess.Popen([*etcd_server.etcdctl_args(), "lock", name, "echo", "theirs"],
+                                  stdout=subprocess.PIPE, text=True, env=_env(ETCDCTL_API="3"))
+        time.sleep(1)
+        assert theirs.poll() is None, "etcdctl took a lock we hold"
+        code, _, err = _stop(held, signal.SIGTERM)
+        assert (code, err) == (0, "")
+        assert theirs.communicate(timeout=20)[0] == "theirs\n"
+    finally:
+        held.kill()
+        held.wait()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_lock_held_until_interrupted(etcd_server, fresh_prefix, sig, interruptible_children):
+    name = fresh_prefix + "lock"
+    one_error_line(cli("lock", name, "-w", "json", server=etcd_server), 64, "before NAME")
+    holder = _start(etcd_server, "lock", "-w", "json", name)
+    waiter = None
+    try:
+        held = json.loads(_line(holder))
+        assert held["key"].startswith(name + "/") and held["lease"] != 0
+        waiter = _start(etcd_server, "lock", name)
+        deadline = time.monotonic() + 20
+        while len(_keys_under(etcd_server, name + "/")) < 2:  # the waiter queued
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # A waiter interrupted leaves the queue at once (exit 130: it never held the lock).
+        assert _stop(waiter, sig)[0] == 130
+        assert _keys_under(etcd_server, name + "/") == [held["key"].encode()]
+        assert _stop(holder, sig)[:3:2] == (0, "")
+        assert _keys_under(etcd_server, name + "/") == []
+    finally:
+        for proc in (holder, waiter):
+            if proc is not None:
+                proc.kill()
+                proc.wait()
+
+
+def test_elect_and_listen(etcd_server, fresh_prefix, interruptible_children):
+    name = fresh_prefix + "election"
+    one_error_line(cli("elect", name, server=etcd_server), 64, "PROPOSAL")
+    listener = _start(etcd_server, "elect", "-l", name)
+    candidate = second = None
+    try:
+        candidate = _start(etcd_server, "elect", name, "first")
+        key = _line(candidate)
+        assert key.startswith(name + "/") and _line(candidate) == "first\n"
+        assert (_line(listener), _line(listener)) == (key, "first\n")
+        second = _start(etcd_server, "elect", name, "second", "-w", "json")
+        assert _stop(candidate, signal.SIGINT)[:3:2] == (0, "")  # resigns: the next candidate leads
+        elected = json.loads(_line(second))
+        assert elected["value"] == "second" and elected["key"] != key.strip()
+        assert _line(listener) == elected["key"] + "\n" and _line(listener) == "second\n"
+        assert _stop(second, signal.SIGTERM)[:3:2] == (0, "")
+        assert _stop(listener, signal.SIGINT)[:3:2] == (0, "")
+        assert _keys_under(etcd_server, name + "/") == []
+    finally:
+        for proc in (listener, candidate, second):
+            if proc is not None:
+                proc.kill()
+                proc.wait()
+
+
+# --- member, endpoint, compact, defrag, alarm ---
+
+
+def test_member_list(etcd_server, etcd_cluster):
+    with etcdstream.Client(etcd_server.endpoint) as client:
+        member_id = client.status().member_id
+    line = cli("member", "list", server=etcd_server).stdout
+    assert line == f"{member_id:x}, started, {etcd_server.name}, {etcd_server.peer_url}, {etcd_server.url}, false\n"
+    endpoints = ",".join(etcd_cluster.endpoints)
+    listed = json_out(cli("--endpoints", endpoints, "member", "list", "-w", "json"))["members"]
+    assert sorted(m["name"] for m in listed) == sorted(m.name for m in etcd_cluster.members)
+    table = cli("--endpoints", endpoints, "member", "list", "-w", "table").stdout
+    assert "| ID " in table and all(f"{m['id']:x}" in table for m in listed)
+
+
+def test_member_add_prints_the_settings_and_remove_takes_hex(make_etcd_server):
+    server = make_etcd_server()
+    peer = f"http://127.0.0.1:{free_port()}"
+    added = cli("member", "add", "newbie", "--peer-urls", peer, "--learner", server=server)
+    assert added.returncode == 0, added.stderr
+    lines = added.stdout.splitlines()
+    new_id = lines[0].split()[1]
+    assert lines[0] == f"Member {new_id} added to cluster" and lines[1] == ""
+    assert lines[2] == 'ETCD_NAME="newbie"' and lines[4:] == [f'ETCD_INITIAL_ADVERTISE_PEER_URLS="{peer}"',
+                                                                'ETCD_INITIAL_CLUSTER_STATE="existing"']
+    variable, members = lines[3].split("=", 1)
+    assert variable == "ETCD_INITIAL_CLUSTER"
+    assert sorted(members.strip('"').split(",")) == sorted([f"{server.name}={server.peer_url}", f"newbie={peer}"])
+    assert f"{new_id}, unstarted, , {peer}, , true" in cli("member", "list", server=server).stdout
+    assert cli("member", "remove", new_id, server=server).stdout == f"Member {new_id} removed from cluster\n"
+    assert len(cli("member", "list", server=server).stdout.splitlines()) == 1
+    one_error_line(cli("member", "remove", "xyz", server=server), 64, "hex")
+    one_error_line(cli("member", "remove", "1234", server=server), 1)
+
+
+def test_compact_defrag_and_alarms(make_etcd_server):
+    server = make_etcd_server(extra_args=["--quota-backend-bytes=1"])
+    revision = json_out(cli("endpoint", "status", "-w", "json", server=server))[0]["revision"]
+    assert cli("compact", str(revision), "--physical", server=server).stdout == f"compacted revision {revision}\n"
+    one_error_line(cli("compact", str(revision), server=server), 1, "compacted")
+    assert cli("defrag", server=server).stdout == f"Finished defragmenting etcd member[{server.endpoint}]\n"
+    assert cli("alarm", "list", server=server).stdout == ""
+    one_error_line(cli("put", "/k", "v", server=server), 1, "space")  # a 1-byte quota: NOSPACE
+    member_id = json_out(cli("endpoint", "status", "-w", "json", server=server))[0]["member_id"]
+    assert cli("alarm", "list", server=server).stdout == f"memberID:{member_id:x} alarm:NOSPACE\n"
+    assert json_out(cli("alarm", "list", "-w", "json", server=server)) == {
+        "alarms": [{"member_id": member_id, "alarm": "NOSPACE"}]}
+    assert cli("alarm", "disarm", server=server).stdout == f"memberID:{member_id:x} alarm:NOSPACE\n"
+    assert cli("alarm", "list", server=server).stdout == ""
+
+
+def test_endpoint_status_health_hashkv(etcd_cluster):
+    endpoints = etcd_cluster.endpoints
+    status = cli("--endpoints", ",".join(endpoints), "endpoint", "status")
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert [line.split(", ")[0] for line in lines] == endpoints
+    assert [line.split(", ")[4] for line in lines].count("true") == 1  # one leader
+    assert all(line.split(", ")[2] == etcd_cluster.version for line in lines)
+    health = cli("--endpoints", ",".join(endpoints), "endpoint", "health").stdout.splitlines()
+    assert [line.split(" is ")[0] for line in health] == endpoints and all("is healthy" in h for h in health)
+    hashes = json_out(cli("--endpoints", ",".join(endpoints), "endpoint", "hashkv", "-w", "json"))
+    assert [h["endpoint"] for h in hashes] == endpoints and all(h["hash"] for h in hashes)
+    assert "| ENDPOINT " in cli("--endpoints", endpoints[0], "endpoint", "status", "-w", "table").stdout
+    # An endpoint that does not answer: the others are still shown, then one error line.
+    down = f"127.0.0.1:{free_port()}"
+    mixed = cli("--endpoints", f"{endpoints[0]},{down}", "--timeout", "2", "endpoint", "health")
+    one_error_line(mixed, 1, "unhealthy", down)
+    assert mixed.stdout.startswith(f"{endpoints[0]} is healthy") and f"{down} is unhealthy" in mixed.stdout
+    one_error_line(cli("--endpoints", down, "--timeout", "2", "endpoint", "status"), 2, down)
+
+
+# --- auth, user, role ---
+
+
+def test_auth_user_role_flow(make_etcd_server):
+    server = make_etcd_server()
+    secret, secret2 = "s3cret-root-pw", "s3cret-alice-pw"
+    runs = []
+
+    def run(*args: str, input: str | None = None, user: str | None = None):
+        prefix = ["--user", user] if user else []
+        proc = cli(*prefix, *args, server=server, input=input)
+        runs.append(proc)
+        return proc
+
+    assert run("role", "add", "root").stdout == "Role root created\n"
+    assert run("user", "add", "root", input=secret + "\n").stdout == "User root created\n"
+    assert run("user", "grant-role", "root", "root").stdout == "Role root is granted to user root\n"
+    assert run("role", "add", "app").returncode == 0
+    assert run("role", "grant-permission", "app", "readwrite", "/app/", "--prefix").stdout == "Role app updated\n"
+    assert run("role", "grant-permission", "app", "read", "/config").returncode == 0
+    assert run("role", "get", "app").stdout == ("Role app\nKV Read:\n\t[/app/, /app0) (prefix /app/)\n\t/config\n"
+                                               "KV Write:\n\t[/app/, /app0) (prefix /app/)\n")
+    assert run("user", "add", "alice", "--new-user-password", "first-pw").returncode == 0
+    assert run("user", "passwd", "alice", input=secret2 + "\n").stdout == "Password updated\n"
+    assert run("user", "grant-role", "alice", "app").returncode == 0
+    assert json_out(run("user", "get", "alice", "-w", "json")) == {"user": "alice", "roles": ["app"]}
+    assert run("user", "list").stdout == "alice\nroot\n"
+    assert run("role", "list").stdout == "app\nroot\n"
+    one_error_line(run("user", "add", "bob", input=""), 64, "empty password")
+    one_error_line(run("role", "add", "app"), 1)
+    assert run("auth", "enable").stdout == "Authentication Enabled\n"
+
+    one_error_line(run("user", "list"), 1, "authentication failed")
+    assert run("put", "/app/x", "1", user=f"alice:{secret2}").returncode == 0
+    one_error_line(run("put", "/other", "1", user=f"alice:{secret2}"), 1, "permission denied")
+    one_error_line(run("put", "/app/x", "1", user="alice:first-pw"), 1, "authentication failed")
+    one_error_line(run("user", "list", user=f"alice:{secret2}"), 1, "permission denied")
+    assert run("role", "revoke-permission", "app", "/app/", "--prefix", user=f"root:{secret}").returncode == 0
+    one_error_line(run("put", "/app/x", "2", user=f"alice:{secret2}"), 1, "permission denied")
+    if server.binaries.version_info >= (3, 5):
+        assert json_out(run("auth", "status", "-w", "json", user=f"root:{secret}"))["enabled"] is True
+    assert run("auth", "disable", user=f"root:{secret}").stdout == "Authentication Disabled\n"
+    assert run("user", "revoke-role", "alice", "app").returncode == 0
+    assert run("user", "delete", "alice").stdout == "User alice deleted\n"
+    assert run("role", "delete", "app").stdout == "Role app deleted\n"
+    one_error_line(run("user", "get", "alice"), 1, "not found")
+    for proc in runs:  # new passwords are never shown
+        assert secret not in proc.stdout + proc.stderr and secret2 not in proc.stdout + proc.stderr
+
+
 # --- security, environment, failures ---
 
 

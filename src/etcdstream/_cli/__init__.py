@@ -5,7 +5,9 @@ failures print one line on stderr and exit with a code from EXIT_*; nothing
 here prints a traceback for an etcd error, a bad argument or Ctrl-C.
 
 Modules: parser (argparse), settings (connection options and environment), output (printers),
-keys (get, ls, put, del), watch, check, apisix (init), exits (exit codes and their exceptions).
+keys (get, ls, put, del), watch, check, apisix (init), concurrency (lock, elect), cluster (member,
+endpoint, compact, defrag, alarm), auth (auth, user, role), signals (signals handled from a thread),
+exits (exit codes and their exceptions).
 """
 
 from __future__ import annotations

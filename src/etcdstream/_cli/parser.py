@@ -8,7 +8,42 @@ from typing import NoReturn
 
 from .._kv_ops import DEFAULT_PAGE_SIZE
 from .apisix import APISIX_DIRS, DIR_VALUE, cmd_init
+from .auth import (
+    cmd_auth_disable,
+    cmd_auth_enable,
+    cmd_auth_status,
+    cmd_role_add,
+    cmd_role_delete,
+    cmd_role_get,
+    cmd_role_grant_permission,
+    cmd_role_list,
+    cmd_role_revoke_permission,
+    cmd_user_add,
+    cmd_user_delete,
+    cmd_user_get,
+    cmd_user_grant_role,
+    cmd_user_list,
+    cmd_user_passwd,
+    cmd_user_revoke_role,
+)
 from .check import cmd_check, min_version_arg
+from .cluster import (
+    cmd_alarm_disarm,
+    cmd_alarm_list,
+    cmd_compact,
+    cmd_defrag,
+    cmd_endpoint_hashkv,
+    cmd_endpoint_health,
+    cmd_endpoint_status,
+    cmd_member_add,
+    cmd_member_list,
+    cmd_member_promote,
+    cmd_member_remove,
+    cmd_member_update,
+    member_id_arg,
+    urls_arg,
+)
+from .concurrency import cmd_elect, cmd_lock
 from .exits import EXIT_USAGE
 from .keys import cmd_del, cmd_get, cmd_ls, cmd_put
 from .settings import DEFAULT_ENDPOINTS, DEFAULT_TIMEOUT, positive_float, positive_int
@@ -79,6 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=run)
         return sub
 
+    def group(name: str, help_text: str) -> Callable[[str, Callable[..., int], str], argparse.ArgumentParser]:
+        """A command with subcommands (member list, ...); returns command() for them."""
+        parent = commands.add_parser(name, help=help_text, description=help_text)
+        subcommands = parent.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND", parser_class=_Parser)
+        subcommands.required = True
+
+        def subcommand(sub_name: str, run: Callable[..., int], sub_help: str) -> argparse.ArgumentParser:
+            sub = subcommands.add_parser(sub_name, parents=common, help=sub_help, description=sub_help)
+            sub.set_defaults(run=run)
+            return sub
+
+        return subcommand
+
     sub = command("check", cmd_check, "connect and report versions, members, leader, DB size, alarms and health")
     sub.add_argument("--min-version", type=min_version_arg, metavar="X.Y.Z",
                      help="fail when the cluster version is older")
@@ -123,8 +171,108 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--rev", type=positive_int, metavar="N", help="start at revision N (replaying history)")
     sub.add_argument("--prev-kv", action="store_true", help="include each key's previous value")
 
+    sub = command("lock", cmd_lock, "hold a distributed lock (etcdctl lock's): while COMMAND runs, or until interrupted")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("exec_args", nargs=argparse.REMAINDER, metavar="[--] COMMAND ...",
+                     help="run this holding the lock and exit with its exit code (ETCD_LOCK_KEY and "
+                          "ETCD_LOCK_REV in its environment); without it, print the lock's key and hold "
+                          "the lock until Ctrl-C or SIGTERM")
+    sub.add_argument("--ttl", type=positive_int, default=10, metavar="SECONDS",
+                     help="the session's lease: the lock goes this long after etcdstream dies (default 10)")
+
+    sub = command("elect", cmd_elect, "campaign in an election (etcdctl elect's) and lead until interrupted, "
+                                      "or print each leader (--listen)")
+    sub.add_argument("name", metavar="NAME")
+    sub.add_argument("proposal", nargs="?", metavar="PROPOSAL", help="this candidate's value")
+    sub.add_argument("-l", "--listen", action="store_true", help="print each leader's key and value as it changes")
+    sub.add_argument("--ttl", type=positive_int, default=60, metavar="SECONDS",
+                     help="the session's lease: the leadership goes this long after etcdstream dies (default 60)")
+
+    _cluster_commands(command, group)
+    _auth_commands(group)
+
     # Parsed by bench/harness.py (main() hands it everything after "bench"); listed here for --help.
     sub = commands.add_parser("bench", add_help=False, help="start a local etcd and run the benchmarks "
                               "(from a source checkout; etcdstream bench --help)")
     sub.add_argument("bench_args", nargs=argparse.REMAINDER)
     return parser
+
+
+def _cluster_commands(command: Callable[..., argparse.ArgumentParser], group: Callable[..., Callable[..., argparse.ArgumentParser]]) -> None:
+    member = group("member", "list, add, remove, update or promote cluster members (IDs in hex)")
+    member("list", cmd_member_list, "every member, learners included")
+    sub = member("add", cmd_member_add, "add a member; prints the ETCD_* settings to start it with")
+    sub.add_argument("name", metavar="NAME", help="the new member's name (its --name)")
+    sub.add_argument("--peer-urls", type=urls_arg, required=True, metavar="URL[,URL]",
+                     help="the new member's peer URLs")
+    sub.add_argument("--learner", action="store_true", help="add it as a non-voting learner")
+    sub = member("remove", cmd_member_remove, "remove a member")
+    sub.add_argument("member_id", type=member_id_arg, metavar="ID")
+    sub = member("update", cmd_member_update, "set a member's peer URLs")
+    sub.add_argument("member_id", type=member_id_arg, metavar="ID")
+    sub.add_argument("--peer-urls", type=urls_arg, required=True, metavar="URL[,URL]")
+    sub = member("promote", cmd_member_promote, "make a learner a voting member")
+    sub.add_argument("member_id", type=member_id_arg, metavar="ID")
+
+    endpoint = group("endpoint", "status, health or KV hash of each endpoint in --endpoints, one line each")
+    endpoint("status", cmd_endpoint_status, "version, DB size, leader, raft term and index of each endpoint")
+    endpoint("health", cmd_endpoint_health, "whether each endpoint serves a linearizable read")
+    sub = endpoint("hashkv", cmd_endpoint_hashkv, "each endpoint's hash of the key-value history")
+    sub.add_argument("--rev", type=positive_int, metavar="N", help="up to revision N (default: the latest)")
+
+    sub = command("compact", cmd_compact, "drop the key history before a revision")
+    sub.add_argument("revision", type=positive_int, metavar="REV")
+    sub.add_argument("--physical", action="store_true", help="return once the backend has applied it")
+    command("defrag", cmd_defrag, "defragment each endpoint in --endpoints in turn (each blocks while it does)")
+
+    alarm = group("alarm", "list or disarm alarms (NOSPACE)")
+    alarm("list", cmd_alarm_list, "every raised alarm")
+    alarm("disarm", cmd_alarm_disarm, "disarm every raised alarm (free space first: compact, defrag)")
+
+
+def _auth_commands(group: Callable[..., Callable[..., argparse.ArgumentParser]]) -> None:
+    command = group("auth", "enable, disable or show etcd's authentication")
+    command("enable", cmd_auth_enable, "turn auth on (needs the user root holding the role root)")
+    command("disable", cmd_auth_disable, "turn auth off")
+    command("status", cmd_auth_status, "whether auth is on, and the auth revision (etcd 3.5+)")
+
+    def password_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--new-user-password", metavar="PASSWORD",
+                         help="the password (visible to other local users in the process list: prefer the "
+                              "prompt, or stdin's first line when it is not a terminal)")
+
+    user = group("user", "add, delete, list users, set their passwords and roles")
+    sub = user("add", cmd_user_add, "add a user; its password is asked for (or read from stdin)")
+    sub.add_argument("user_name", metavar="NAME")
+    password_option(sub)
+    sub.add_argument("--no-password", action="store_true",
+                     help="no password: the user logs in with a TLS client certificate only")
+    user("delete", cmd_user_delete, "delete a user").add_argument("user_name", metavar="NAME")
+    user("get", cmd_user_get, "a user's roles").add_argument("user_name", metavar="NAME")
+    user("list", cmd_user_list, "every user")
+    sub = user("passwd", cmd_user_passwd, "change a user's password (asked for, or read from stdin)")
+    sub.add_argument("user_name", metavar="NAME")
+    password_option(sub)
+    for name, run, help_text in (("grant-role", cmd_user_grant_role, "give a user a role"),
+                                 ("revoke-role", cmd_user_revoke_role, "take a role from a user")):
+        sub = user(name, run, help_text)
+        sub.add_argument("user_name", metavar="USER")
+        sub.add_argument("role", metavar="ROLE")
+
+    role = group("role", "add, delete, list roles and their key permissions")
+    role("add", cmd_role_add, "add a role").add_argument("role", metavar="ROLE")
+    role("delete", cmd_role_delete, "delete a role").add_argument("role", metavar="ROLE")
+    role("get", cmd_role_get, "a role's permissions").add_argument("role", metavar="ROLE")
+    role("list", cmd_role_list, "every role")
+    for name, run, help_text in (("grant-permission", cmd_role_grant_permission,
+                                  "let a role read and/or write a key, a range or a prefix"),
+                                 ("revoke-permission", cmd_role_revoke_permission,
+                                  "take a permission (given as granted) from a role")):
+        sub = role(name, run, help_text)
+        sub.add_argument("role", metavar="ROLE")
+        if name == "grant-permission":
+            sub.add_argument("perm_type", choices=("read", "write", "readwrite"), metavar="read|write|readwrite")
+        sub.add_argument("key", metavar="KEY")
+        sub.add_argument("range_end", nargs="?", metavar="RANGE_END", help="the keys in [KEY, RANGE_END)")
+        sub.add_argument("--prefix", action="store_true", help="every key starting with KEY")
+        sub.add_argument("--from-key", action="store_true", help="every key from KEY on")

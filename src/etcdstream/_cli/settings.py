@@ -50,8 +50,14 @@ def _setting(args: argparse.Namespace, name: str) -> Any:
     return value
 
 
-def connect(args: argparse.Namespace) -> Client:
-    """A Client from the connection options, falling back to the ETCDSTREAM_* environment variables."""
+def endpoint_list(args: argparse.Namespace) -> list[str]:
+    """The endpoints given (--endpoints or ETCDSTREAM_ENDPOINTS, else the default), one per item."""
+    return [e.strip() for e in (_setting(args, "endpoints") or DEFAULT_ENDPOINTS).split(",") if e.strip()]
+
+
+def connect(args: argparse.Namespace, endpoints: str | None = None) -> Client:
+    """A Client from the connection options, falling back to the ETCDSTREAM_* environment variables;
+    to `endpoints` instead of the given ones (a command that asks each endpoint: the password is asked once)."""
     user, password = _setting(args, "user"), _setting(args, "password")
     if user is not None and ":" in user and password is None:
         user, password = user.split(":", 1)
@@ -62,6 +68,7 @@ def connect(args: argparse.Namespace) -> Client:
         password = getpass.getpass(f"Password for {user}: ")
     if password is not None and user is None:
         raise UsageError("--password needs --user")
+    args.user, args.password = user, password  # a second connect() asks no more
     timeout = _setting(args, "timeout")
     if isinstance(timeout, str):
         try:
@@ -72,7 +79,7 @@ def connect(args: argparse.Namespace) -> Client:
     if (cert is None) != (key is None):
         raise UsageError("--cert and --key go together (the client certificate and its key)")
     try:
-        return Client(_setting(args, "endpoints") or DEFAULT_ENDPOINTS, username=user, password=password,
+        return Client(endpoints or _setting(args, "endpoints") or DEFAULT_ENDPOINTS, username=user, password=password,
                       ca_file=_setting(args, "cacert_file"), cert_file=cert, key_file=key,
                       timeout=timeout or DEFAULT_TIMEOUT)
     except (ValueError, TypeError) as e:
