@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import threading
-from typing import Any
 
 from .._errors import ClientClosed
 from .._sync import Client
@@ -14,52 +11,27 @@ from .._types import EventType
 from ..codec import EventBatch
 from .exits import EXIT_OK
 from .output import Output, event_json
+from .signals import SignalThread
 
 
-class _CloseOnSignal:
+class _CloseOnSignal(SignalThread):
     """While in it, SIGINT and SIGTERM close the client from a thread of its own; the main thread sees
     ClientClosed where it uses the client, never a KeyboardInterrupt.
 
     Python raises KeyboardInterrupt between any two bytecodes of the main thread, the client's
     code included: after the watch stream's read lock was taken and before the try that releases
     it, it left the lock taken, and close() waited for ever for the stream thread blocked on it.
-    Python writes each signal's number to the wakeup fd whichever thread the signal reached.
     """
 
     def __init__(self, client: Client) -> None:
+        super().__init__(self._close)
         self._client = client
         #: a signal closed the client
         self.signalled = False
-        self._read_end, self._write_end = os.pipe()
-        os.set_blocking(self._write_end, False)
-        self._thread = threading.Thread(target=self._close_on_signal, name="etcdstream-cli-signals", daemon=True)
 
-    def __enter__(self) -> _CloseOnSignal:
-        self._thread.start()
-        # The wakeup fd first: a signal between the two still raises KeyboardInterrupt, here in the CLI.
-        self._previous_fd = signal.set_wakeup_fd(self._write_end, warn_on_full_buffer=False)
-        # A signal ignored from the start stays ignored, as Python leaves it (a script's `watch &` ignores SIGINT).
-        self._previous_handlers = {signum: signal.signal(signum, _ignore) for signum in (signal.SIGINT, signal.SIGTERM)
-                                   if signal.getsignal(signum) is not signal.SIG_IGN}
-        return self
-
-    def _close_on_signal(self) -> None:
-        if os.read(self._read_end, 1) != b"\0":
-            self.signalled = True
-            self._client.close()
-
-    def __exit__(self, *exc_info: object) -> None:
-        os.write(self._write_end, b"\0")  # ends the thread if no signal came
-        self._thread.join()
-        signal.set_wakeup_fd(self._previous_fd)
-        for signum, handler in self._previous_handlers.items():
-            signal.signal(signum, handler)
-        os.close(self._read_end)
-        os.close(self._write_end)
-
-
-def _ignore(signum: int, frame: Any) -> None:
-    """Python's handler for a signal _CloseOnSignal handles from its wakeup fd."""
+    def _close(self, signum: int) -> None:
+        self.signalled = True
+        self._client.close()
 
 
 def cmd_watch(client: Client, args: argparse.Namespace, out: Output) -> int:
