@@ -622,6 +622,16 @@ def test_compact_defrag_and_alarms(make_etcd_server):
     assert cli("alarm", "list", server=server).stdout == ""
 
 
+def test_snapshot_save(etcd_server, tmp_path):
+    path = tmp_path / "backup.db"
+    saved = cli("snapshot", "save", str(path), server=etcd_server)
+    assert saved.returncode == 0, saved.stderr
+    assert saved.stdout == f"Snapshot saved at {path} ({path.stat().st_size:,} bytes from {etcd_server.endpoint})\n"
+    assert json_out(cli("snapshot", "save", str(path), "-w", "json", server=etcd_server))["size"] == path.stat().st_size
+    one_error_line(cli("snapshot", "save", str(tmp_path / "no-such-dir" / "x.db"), server=etcd_server), 1,
+                   "No such file or directory")
+
+
 def test_endpoint_status_health_hashkv(etcd_cluster):
     endpoints = etcd_cluster.endpoints
     status = cli("--endpoints", ",".join(endpoints), "endpoint", "status")

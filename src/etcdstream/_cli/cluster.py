@@ -1,4 +1,4 @@
-"""Cluster and maintenance commands (etcdctl's): member, endpoint, compact, defrag, alarm.
+"""Cluster and maintenance commands (etcdctl's): member, endpoint, compact, defrag, alarm, snapshot.
 
 Member ids are hexadecimal in simple and table output and on the command line, as etcdctl shows
 and takes them; JSON has them as numbers, as etcdctl -w json does.
@@ -7,6 +7,7 @@ and takes them; JSON has them as numbers, as etcdctl -w json does.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
@@ -257,3 +258,28 @@ def cmd_defrag(client: Client, args: argparse.Namespace, out: Output) -> int:
         raise _failed("defragmenting", bad)
     return EXIT_OK
 
+
+def cmd_snapshot_save(client: Client, args: argparse.Namespace, out: Output) -> int:
+    """snapshot save FILE: the backend of the member in use, checked against etcd's checksum before FILE
+    appears; a progress line on a terminal (stderr)."""
+    show = sys.stderr.isatty()
+
+    def progress(received: int, remaining: int) -> None:
+        total = received + remaining
+        percent = f" {100 * received / total:3.0f}%" if total else ""
+        sys.stderr.write(f"\rsaving snapshot: {received / 2**20:,.1f} MiB{percent} ")
+        sys.stderr.flush()
+
+    try:
+        size = client.snapshot(args.file, progress=progress if show else None)
+    except OSError as e:  # the file: a missing directory, no permission, a full disk
+        raise CommandFailed(f"cannot write the snapshot to {args.file}: {e.strerror or e}") from None
+    if show:
+        sys.stderr.write("\n")
+    if out.format == "json":
+        out.json({"file": args.file, "size": size, "endpoint": client.endpoint})
+    elif out.format == "table":
+        out.table(["FILE", "SIZE", "ENDPOINT"], [[args.file, size, client.endpoint]])
+    else:
+        out.line(f"Snapshot saved at {args.file} ({size:,} bytes from {client.endpoint})")
+    return EXIT_OK

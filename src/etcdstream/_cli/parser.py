@@ -40,6 +40,7 @@ from .cluster import (
     cmd_member_promote,
     cmd_member_remove,
     cmd_member_update,
+    cmd_snapshot_save,
     member_id_arg,
     urls_arg,
 )
@@ -224,6 +225,11 @@ def _cluster_commands(command: Callable[..., argparse.ArgumentParser], group: Ca
     sub.add_argument("revision", type=positive_int, metavar="REV")
     sub.add_argument("--physical", action="store_true", help="return once the backend has applied it")
     command("defrag", cmd_defrag, "defragment each endpoint in --endpoints in turn (each blocks while it does)")
+
+    snapshot = group("snapshot", "save the backend of the member in use to a file (etcdutl restores it)")
+    sub = snapshot("save", cmd_snapshot_save, "stream the backend to FILE (written beside it, moved into place once "
+                                              "etcd's checksum matches)")
+    sub.add_argument("file", metavar="FILE")
 
     alarm = group("alarm", "list or disarm alarms (NOSPACE)")
     alarm("list", cmd_alarm_list, "every raised alarm")
