@@ -28,7 +28,8 @@ from etcdstream._errors import (
     WatchCanceled,
 )
 from etcdstream._results import Snapshot
-from etcdstream._watch import StreamStep, WatcherState, WatchStreamState, stream_failure
+from etcdstream._watch import WatcherState, WatchStreamState
+from etcdstream._watch_driver import StreamStep, stream_failure
 from etcdstream._watch_spec import watch_spec
 
 MEMBER, CLUSTER = 0xAB, 0xC1

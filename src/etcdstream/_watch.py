@@ -21,24 +21,18 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from enum import Enum
 
-import grpc
 
 from . import _proto, codec
-from ._endpoints import Endpoint
 from ._errors import (
-    AuthFailed,
     CompactedError,
-    ConnectionFailed,
     EtcdError,
     PermissionDenied,
     RevisionWentBackwards,
-    Timeout,
     WatchCanceled,
 )
 from ._results import Snapshot
-from ._retry import IN_DOUBT_DETAILS, REAUTH_DETAILS, REFUSED_DETAILS, error_from_rpc
+from ._retry import REAUTH_DETAILS
 from ._watch_spec import WatchSpec
 from .codec import EventBatch, WatchResponse
 
@@ -61,38 +55,6 @@ class WatcherEnded(Exception):
 def next_pause(pause: float, ceiling: float = 2.0) -> float:
     """The pause before the next reconnect: growing from 50 ms to ceiling seconds."""
     return min(max(pause * 2, 0.05), ceiling)
-
-
-# Codes a stream ends with when its connection or server went away, not when etcd refused it.
-_BROKEN_STREAM_CODES = (grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN,
-                        grpc.StatusCode.ABORTED)
-
-
-class StreamStep(Enum):
-    """What a watch stream does after it broke."""
-
-    RECONNECT = "reconnect"  # same endpoint, after a pause
-    FAILOVER = "failover"  # next endpoint, after a pause
-    REAUTHENTICATE = "reauthenticate"  # new token, then reconnect
-    FAIL = "fail"  # every watcher ends with the error
-
-
-def stream_failure(code: grpc.StatusCode | None, details: str | None, endpoint: Endpoint,
-                   several_endpoints: bool) -> tuple[StreamStep, EtcdError]:
-    """Decide what a broken Watch stream does: a watch has no deadline, so connection trouble is retried forever."""
-    error = error_from_rpc(code, details, endpoint)
-    text = details or ""
-    if any(problem in text for problem in REAUTH_DETAILS):
-        return StreamStep.REAUTHENTICATE, error
-    if isinstance(error, (AuthFailed, PermissionDenied)):
-        return StreamStep.FAIL, error
-    if (
-        isinstance(error, (ConnectionFailed, Timeout))
-        or code in _BROKEN_STREAM_CODES
-        or any(problem in text for problem in (*REFUSED_DETAILS, *IN_DOUBT_DETAILS))
-    ):
-        return (StreamStep.FAILOVER if several_endpoints else StreamStep.RECONNECT), error
-    return StreamStep.FAIL, error
 
 
 class WatcherState:

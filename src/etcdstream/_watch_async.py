@@ -16,10 +16,9 @@ from ._results import Snapshot
 from ._transport_async import cancelled_by_caller
 from ._watch import (
     WATCH_METHOD,
-    StreamStep,
     WatcherState,
 )
-from ._watch_driver import STOP, STREAM_CALL, WatchStreamDriver
+from ._watch_driver import STOP, STREAM_CALL, StreamStep, WatchStreamDriver
 from ._watch_spec import WatchSpec
 from ._watcher_async import AsyncWatcher
 from .codec import EventBatch

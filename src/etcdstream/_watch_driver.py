@@ -1,16 +1,51 @@
 """What the two drivers of the watch stream share (_watch_sync: a thread, _watch_async: a task): the stream's
-I/O-free state, the request queue of the current call, and what a broken call asks of them."""
+I/O-free state, the request queue of the current call, and what a broken call asks of them (stream_failure)."""
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 import grpc
 
 from ._calls import Call
-from ._errors import AuthFailed, ClientClosed, EtcdError
+from ._endpoints import Endpoint
+from ._errors import AuthFailed, ClientClosed, ConnectionFailed, EtcdError, PermissionDenied, Timeout
+from ._retry import IN_DOUBT_DETAILS, REAUTH_DETAILS, REFUSED_DETAILS, error_from_rpc
 from ._transport import TransportBase
-from ._watch import WATCH_METHOD, StreamStep, WatchStreamState, stream_failure
+from ._watch import WATCH_METHOD, WatchStreamState
+
+# Codes a stream ends with when its connection or server went away, not when etcd refused it.
+_BROKEN_STREAM_CODES = (grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN,
+                        grpc.StatusCode.ABORTED)
+
+
+class StreamStep(Enum):
+    """What a watch stream does after it broke."""
+
+    RECONNECT = "reconnect"  # same endpoint, after a pause
+    FAILOVER = "failover"  # next endpoint, after a pause
+    REAUTHENTICATE = "reauthenticate"  # new token, then reconnect
+    FAIL = "fail"  # every watcher ends with the error
+
+
+def stream_failure(code: grpc.StatusCode | None, details: str | None, endpoint: Endpoint,
+                   several_endpoints: bool) -> tuple[StreamStep, EtcdError]:
+    """Decide what a broken Watch stream does: a watch has no deadline, so connection trouble is retried forever."""
+    error = error_from_rpc(code, details, endpoint)
+    text = details or ""
+    if any(problem in text for problem in REAUTH_DETAILS):
+        return StreamStep.REAUTHENTICATE, error
+    if isinstance(error, (AuthFailed, PermissionDenied)):
+        return StreamStep.FAIL, error
+    if (
+        isinstance(error, (ConnectionFailed, Timeout))
+        or code in _BROKEN_STREAM_CODES
+        or any(problem in text for problem in (*REFUSED_DETAILS, *IN_DOUBT_DETAILS))
+    ):
+        return (StreamStep.FAILOVER if several_endpoints else StreamStep.RECONNECT), error
+    return StreamStep.FAIL, error
+
 
 #: Put on a call's request queue: the request stream ends there.
 STOP = object()

@@ -13,11 +13,10 @@ from ._errors import ClientClosed, DecodeError, EtcdError, Timeout
 from ._results import Snapshot
 from ._watch import (
     WATCH_METHOD,
-    StreamStep,
     WatchProtocolError,
     WatcherState,
 )
-from ._watch_driver import STOP, STREAM_CALL, WatchStreamDriver
+from ._watch_driver import STOP, STREAM_CALL, StreamStep, WatchStreamDriver
 from ._watch_spec import WatchSpec
 from ._watcher_sync import Watcher
 from .codec import EventBatch
