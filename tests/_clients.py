@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +35,8 @@ __all__ = [
     "MirrorOf",
     "assert_mirror_equals_etcd",
     "assert_raises_before_any_io",
+    "call",
+    "client_of",
     "client_kind",
     "collect",
     "connect",
@@ -153,6 +156,19 @@ class AwaitableWatcher:
 
     async def close(self) -> None:
         self.watcher.close()
+
+
+def client_of(etcd):
+    """The client a test body got: the blocking Client behind BlockingAsAsync, or the AsyncClient itself."""
+    return getattr(etcd, "client", etcd)
+
+
+async def call(method, *args, **kwargs):
+    """A method of either flavour, awaited: a blocking one in a thread, so that several can wait in one
+    event loop (contenders for a lock, candidates of an election)."""
+    if inspect.iscoroutinefunction(method):
+        return await method(*args, **kwargs)
+    return await asyncio.to_thread(method, *args, **kwargs)
 
 
 def assert_raises_before_any_io(run, bad_call, error, message) -> None:

@@ -15,13 +15,6 @@ from _testbase.children import child_env
 import etcdstream
 
 
-async def call(method, *args, **kwargs):
-    """An election's method, awaited: a blocking one in a thread, so that candidates in one event loop can wait."""
-    if inspect.iscoroutinefunction(method):
-        return await method(*args, **kwargs)
-    return await asyncio.to_thread(method, *args, **kwargs)
-
-
 async def observe_into(election, values: list[bytes], count: int, timeout: float = 20) -> None:
     """Append the values of the first `count` leaders (or proclamations) observe() yields to values."""
     if inspect.isasyncgenfunction(election.observe):
@@ -46,10 +39,6 @@ async def seen(values: list[bytes], value: bytes, timeout: float = 20) -> None:
     while value not in values:
         assert time.monotonic() < deadline, f"the observer saw {values}, not {value!r}"
         await asyncio.sleep(0.01)
-
-
-def client_of(etcd):
-    return getattr(etcd, "client", etcd)
 
 
 def test_the_first_candidate_leads_until_it_resigns_and_observers_see_each_leader(run, etcd_server, fresh_prefix):

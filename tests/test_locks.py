@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import subprocess
 import time
 
@@ -12,17 +11,6 @@ from _clients import *
 from _testbase.children import child_env
 
 import etcdstream
-
-
-async def call(method, *args, **kwargs):
-    """A lock's method, awaited: a blocking one in a thread, so that contenders in one event loop can wait."""
-    if inspect.iscoroutinefunction(method):
-        return await method(*args, **kwargs)
-    return await asyncio.to_thread(method, *args, **kwargs)
-
-
-def client_of(etcd):
-    return getattr(etcd, "client", etcd)  # the blocking Client behind the awaitable wrapper
 
 
 async def keys_of(etcd, name: str) -> list[bytes]:

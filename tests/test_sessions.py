@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 
 import pytest
 from _clients import *
@@ -12,11 +11,6 @@ from _testbase.proxy import FaultProxy
 import etcdstream
 from etcdstream._errors import ConnectionFailed
 from etcdstream._lease_ops import KeepAliveState
-
-
-async def settled(value):
-    """value, awaited if the asyncio flavour returned a coroutine (a Session's methods)."""
-    return await value if inspect.isawaitable(value) else value
 
 
 # --- without etcd: when a kept-alive lease counts as lost ---
@@ -51,10 +45,10 @@ def test_a_session_keeps_its_lease_past_the_ttl_and_close_revokes_it(run, etcd_s
         await asyncio.sleep(3.5)  # past the TTL: refreshed meanwhile
         assert (await etcd.get(key)).value == b"mine"
         assert not session.done.is_set() and "live" in repr(session)
-        await settled(session.close())
+        await call(session.close)
         assert await etcd.get(key) is None  # revoked: its keys are deleted
         assert session.done.is_set() and session.lost is None
-        await settled(session.close())  # again: nothing to do
+        await call(session.close)  # again: nothing to do
 
     run(body, etcd_server.endpoint)
 
@@ -67,7 +61,7 @@ def test_a_revoked_lease_is_reported_lost_to_its_session_and_callback(run, etcd_
         with etcdstream.Client(etcd_server.endpoint) as other:
             other.revoke(session.lease)
             other.revoke(lease)
-        assert await settled(session.wait_done(10))
+        assert await call(session.wait_done, 10)
         assert isinstance(session.lost, etcdstream.LeaseNotFound) and "lost" in repr(session)
         for _ in range(100):
             if reported:
@@ -75,7 +69,7 @@ def test_a_revoked_lease_is_reported_lost_to_its_session_and_callback(run, etcd_
             await asyncio.sleep(0.1)
         [(reported_lease, error)] = reported
         assert reported_lease == lease and isinstance(error, etcdstream.LeaseNotFound)
-        await settled(session.close())  # lost already: no error
+        await call(session.close)  # lost already: no error
         with pytest.raises(ValueError, match="on_lost goes with keep_alive=True"):
             await etcd.grant(3, on_lost=print)
 
@@ -91,7 +85,7 @@ def test_a_lease_not_refreshed_for_its_ttl_is_lost_though_etcd_cannot_say_so(run
             session = await etcd.session(ttl=2)
             proxy.stall()
             try:
-                assert await settled(session.wait_done(15))
+                assert await call(session.wait_done, 15)
             finally:
                 proxy.resume()
             assert isinstance(session.lost, etcdstream.LeaseNotFound)

@@ -10,10 +10,6 @@ from _clients import *
 import etcdstream
 
 
-def client_of(etcd):
-    return getattr(etcd, "client", etcd)
-
-
 def transfer(client, a: str, b: str):
     """An stm function moving 1 from a to b (a coroutine function for the asyncio client)."""
     if isinstance(client, etcdstream.AsyncClient):
