@@ -33,6 +33,7 @@ __all__ = [
     "encode_watch_create",
     "encode_watch_progress",
     "event_outside_range",
+    "without_prefix",
 ]
 
 include "reader.pxi"

@@ -109,3 +109,46 @@ def event_outside_range(WatchResponse resp not None, bytes key not None, bytes r
         elif compare_keys(event_key, key) < 0 or (not to_the_end and compare_keys(event_key, range_end) >= 0):
             return <Event>PyList_GET_ITEM(events, i)
     return None
+
+
+cdef bytes key_without_prefix(object key, bytes prefix):
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(prefix), size = PyBytes_GET_SIZE(key)
+    if size < n or memcmp(PyBytes_AS_STRING(key), PyBytes_AS_STRING(prefix), n) != 0:
+        raise ValueError(f"key {key!r} is outside the namespace {prefix!r}")
+    return PyBytes_FromStringAndSize(PyBytes_AS_STRING(key) + n, size - n)
+
+
+cdef KeyValue kv_without_prefix(KeyValue kv, bytes prefix):
+    cdef KeyValue out = KeyValue.__new__(KeyValue)
+    out._key = key_without_prefix(kv._key, prefix)
+    out._value = kv._value
+    out._mod_revision = kv._mod_revision
+    out.create_revision = kv.create_revision
+    out.version = kv.version
+    out.lease = kv.lease
+    return out
+
+
+def without_prefix(items, bytes prefix not None):
+    """Copies of items (KeyValue or Event objects, an Event's kv and prev_kv alike) whose keys lose
+    the leading prefix: what a namespace shows of etcd's keys. ValueError for a key outside it."""
+    cdef list out = []
+    cdef Event event, copy
+    for item in items:
+        if isinstance(item, Event):
+            event = <Event>item
+            copy = Event.__new__(Event)
+            copy._type = event._type
+            copy._key = key_without_prefix(event._key, prefix)
+            copy._value = event._value
+            copy._mod_revision = event._mod_revision
+            copy._create_revision = event._create_revision
+            copy._version = event._version
+            copy._lease = event._lease
+            copy._prev_kv = None if event._prev_kv is None else kv_without_prefix(<KeyValue>event._prev_kv, prefix)
+            out.append(copy)
+        elif isinstance(item, KeyValue):
+            out.append(kv_without_prefix(<KeyValue>item, prefix))
+        else:
+            raise TypeError(f"without_prefix takes KeyValue or Event objects, got {type(item).__name__}")
+    return out

@@ -44,6 +44,7 @@ __all__ = [
     "etcd_path",
     "etcdctl_prefix",
     "keepers_running",
+    "namespace_of",
     "open_watch",
     "run",
     "wait_for_revision",
@@ -161,6 +162,13 @@ class AwaitableWatcher:
 def client_of(etcd):
     """The client a test body got: the blocking Client behind BlockingAsAsync, or the AsyncClient itself."""
     return getattr(etcd, "client", etcd)
+
+
+def namespace_of(etcd, prefix):
+    """etcd.namespace(prefix) of either client, with awaitable methods as the test body's client."""
+    if etcd.kind == "sync":
+        return BlockingAsAsync(etcd.client.namespace(prefix))
+    return etcd.namespace(prefix)
 
 
 async def call(method, *args, **kwargs):

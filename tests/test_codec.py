@@ -486,3 +486,33 @@ def test_event_outside_range_rejects_foreign_objects(codec):
         codec.event_outside_range(b"raw bytes", b"/a", b"/b")
     with pytest.raises(TypeError):
         codec.event_outside_range(watch_response(codec, 1), "/a", b"/b")
+
+
+def test_without_prefix_copies_keys_out_of_a_namespace(codec):
+    kv = codec.KeyValue(b"/ns/a", b"v", 3, 5, 2, 7)
+    prev = codec.KeyValue(b"/ns/a", b"old", 3, 4, 1, 0)
+    put = codec.Event(0, kv, prev)
+    delete = codec.Event(1, codec.KeyValue(b"/ns/", b"", 0, 6, 0, 0))
+    out = codec.without_prefix([kv, put, delete], b"/ns/")
+    assert out[0] == codec.KeyValue(b"a", b"v", 3, 5, 2, 7)
+    assert out[1] == codec.Event(0, codec.KeyValue(b"a", b"v", 3, 5, 2, 7), codec.KeyValue(b"a", b"old", 3, 4, 1, 0))
+    assert (out[1].key, out[1].value, out[1].mod_revision) == (b"a", b"v", 5)
+    assert out[2].type == EventType.DELETE and out[2].key == b"" and out[2].prev_kv is None
+    assert kv.key == b"/ns/a" and put.key == b"/ns/a"  # the originals are left as they were
+    assert codec.without_prefix([kv], b"") == [kv]
+    assert codec.without_prefix((), b"/ns/") == []
+
+
+@pytest.mark.parametrize("stray", [b"/nt/a", b"/n", b""])
+def test_without_prefix_refuses_a_key_outside_the_namespace(codec, stray):
+    with pytest.raises(ValueError, match="outside the namespace"):
+        codec.without_prefix([codec.KeyValue(b"/ns/a"), codec.KeyValue(stray)], b"/ns/")
+    with pytest.raises(ValueError, match="outside the namespace"):
+        codec.without_prefix([codec.Event(0, codec.KeyValue(b"/ns/a"), codec.KeyValue(stray))], b"/ns/")
+
+
+def test_without_prefix_rejects_foreign_objects(codec):
+    with pytest.raises(TypeError):
+        codec.without_prefix([b"/ns/a"], b"/ns/")
+    with pytest.raises(TypeError):
+        codec.without_prefix([codec.KeyValue(b"/ns/a")], "/ns/")

@@ -20,6 +20,7 @@ from ._calls import (
 from ._errors import ConflictError, KeyExistsError, RevisionWentBackwards
 from ._keys import Key, prefix_range, to_bytes
 from ._lease_ops import lease_to_attach
+from ._namespace import ROOT, KeySpace
 from ._results import Deleted, Lease, PutResult, RangeResult, Snapshot, TxnResult
 from ._txn import Compare, Delete, Get, Put, checked_compares, checked_operations
 from ._txn import Operation as TxnOperation
@@ -42,15 +43,16 @@ def _key_value(kv: Any) -> KeyValue:
     return KeyValue(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
 
 
-def get(key: Key, *, revision: int | None = None, serializable: bool = False,
-        timeout: float | None = None) -> Operation[KeyValue | None]:
-    """The key's KeyValue, or None if absent (Range hot path: codec, no protobuf objects)."""
-    request = codec.encode_range_request(to_bytes("key", key, allow_empty=False), revision=check_revision(revision),
-                                         serializable=bool(serializable))
+def get(key: Key, *, revision: int | None = None, serializable: bool = False, timeout: float | None = None,
+        space: KeySpace = ROOT) -> Operation[KeyValue | None]:
+    """The key's KeyValue, or None if absent (Range hot path: codec, no protobuf objects).
+    space: the namespace the key is in (every operation here takes one)."""
+    request = codec.encode_range_request(space.key(to_bytes("key", key, allow_empty=False)),
+                                         revision=check_revision(revision), serializable=bool(serializable))
 
     def decode(raw: bytes) -> KeyValue | None:
         kvs = codec.decode_range_response(raw).kvs
-        return kvs[0] if kvs else None
+        return space.strip_kv(kvs[0]) if kvs else None
 
     return single_call(Call(RANGE_METHOD, request, check_timeout(timeout)), decode)
 
@@ -73,6 +75,7 @@ def range_keys(
     min_create_revision: int = 0,
     max_create_revision: int = 0,
     timeout: float | None = None,
+    space: KeySpace = ROOT,
 ) -> Operation[RangeResult]:
     """One Range with every RangeRequest field: key alone, [key, range_end), the keys under prefix key, or
     every key from key on (from_key=True; with an empty key: every key)."""
@@ -81,7 +84,7 @@ def range_keys(
               min_mod_revision=min_mod_revision, max_mod_revision=max_mod_revision,
               min_create_revision=min_create_revision, max_create_revision=max_create_revision)
     request = codec.encode_range_request(
-        get.key, get.range_end, limit=get.limit, revision=get.revision, keys_only=get.keys_only,
+        *space.interval(get.key, get.range_end), limit=get.limit, revision=get.revision, keys_only=get.keys_only,
         count_only=get.count_only, serializable=bool(serializable), sort_order=get.sort_order,
         sort_target=get.sort_target,
     )
@@ -91,14 +94,15 @@ def range_keys(
 
     def decode(raw: bytes) -> RangeResult:
         page = codec.decode_range_response(raw)
-        return RangeResult(page.kvs, page.count, page.more, page.revision)
+        return RangeResult(space.strip(page.kvs), page.count, page.more, page.revision)
 
     return single_call(Call(RANGE_METHOD, request, check_timeout(timeout)), decode)
 
 
-def count(prefix: Key, *, serializable: bool = False, timeout: float | None = None) -> Operation[int]:
+def count(prefix: Key, *, serializable: bool = False, timeout: float | None = None,
+          space: KeySpace = ROOT) -> Operation[int]:
     """How many keys start with prefix (an empty prefix counts every key)."""
-    start, end = prefix_range(to_bytes("prefix", prefix))
+    start, end = space.interval(*prefix_range(to_bytes("prefix", prefix)))
     request = codec.encode_range_request(start, end, count_only=True, serializable=bool(serializable))
     call = Call(RANGE_METHOD, request, check_timeout(timeout))
     return single_call(call, lambda raw: codec.decode_range_response(raw).count)
@@ -116,9 +120,10 @@ def put(
     ttl: int | None = None,
     prev_kv: bool = False,
     timeout: float | None = None,
+    space: KeySpace = ROOT,
 ) -> Operation[PutResult]:
     """Write key=value; ttl grants a new lease first (and attaches the key to it)."""
-    key_bytes = to_bytes("key", key, allow_empty=False)
+    key_bytes = space.key(to_bytes("key", key, allow_empty=False))
     value_bytes = to_bytes("value", value)
     lease_number, ttl = lease_for_write(lease, ttl)
     timeout = check_timeout(timeout)
@@ -128,20 +133,20 @@ def put(
         raw = yield Call(_PUT, _put_request(key_bytes, value_bytes, attached, bool(prev_kv)), timeout,
                          idempotent=False)
         resp = parse_message(_proto.PutResponse, raw)
-        previous = _key_value(resp.prev_kv) if resp.HasField("prev_kv") else None
+        previous = space.strip_kv(_key_value(resp.prev_kv)) if resp.HasField("prev_kv") else None
         return PutResult(resp.header.revision, previous)
 
     return run()
 
 
-def delete(key: Key, *, prefix: bool = False, prev_kv: bool = False, timeout: float | None = None) -> Operation[Deleted]:
+def delete(key: Key, *, prefix: bool = False, prev_kv: bool = False, timeout: float | None = None,
+           space: KeySpace = ROOT) -> Operation[Deleted]:
     """Delete key (or every key under it with prefix=True); returns how many were deleted."""
-    op = Delete(key, prefix=prefix, prev_kv=prev_kv)
-    request = _proto.DeleteRangeRequest(key=op.key, range_end=op.range_end, prev_kv=op.prev_kv).SerializeToString()
+    request = _delete_message(Delete(key, prefix=prefix, prev_kv=prev_kv), space).SerializeToString()
 
     def decode(raw: bytes) -> Deleted:
         resp = parse_message(_proto.DeleteRangeResponse, raw)
-        return Deleted(resp.deleted, [_key_value(kv) for kv in resp.prev_kvs], resp.header.revision)
+        return Deleted(resp.deleted, space.strip([_key_value(kv) for kv in resp.prev_kvs]), resp.header.revision)
 
     return single_call(Call(_DELETE_RANGE, request, check_timeout(timeout), idempotent=False), decode)
 
@@ -150,66 +155,75 @@ _COMPARE_RESULTS = {"==": 0, ">": 1, "<": 2, "!=": 3}
 _COMPARE_TARGETS = {"version": 0, "create_revision": 1, "mod_revision": 2, "value": 3, "lease": 4}
 
 
-def _compare_message(compare: Compare) -> Any:
-    message = _proto.Compare(key=compare.key, range_end=compare.range_end, result=_COMPARE_RESULTS[compare.op],
+def _compare_message(compare: Compare, space: KeySpace) -> Any:
+    key, range_end = space.interval(compare.key, compare.range_end)
+    message = _proto.Compare(key=key, range_end=range_end, result=_COMPARE_RESULTS[compare.op],
                              target=_COMPARE_TARGETS[compare.target])
     setattr(message, compare.target, compare.value)
     return message
 
 
-def _range_message(get: Get) -> Any:
+def _range_message(get: Get, space: KeySpace) -> Any:
+    key, range_end = space.interval(get.key, get.range_end)
     return _proto.RangeRequest(
-        key=get.key, range_end=get.range_end, revision=get.revision, limit=get.limit, sort_order=get.sort_order,
+        key=key, range_end=range_end, revision=get.revision, limit=get.limit, sort_order=get.sort_order,
         sort_target=get.sort_target, keys_only=get.keys_only, count_only=get.count_only, **get.revision_filters)
 
 
+def _delete_message(delete: Delete, space: KeySpace) -> Any:
+    key, range_end = space.interval(delete.key, delete.range_end)
+    return _proto.DeleteRangeRequest(key=key, range_end=range_end, prev_kv=delete.prev_kv)
+
+
 def _txn_message(compare: Iterable[Compare], success: Iterable[TxnOperation],
-                 failure: Iterable[TxnOperation]) -> Any:
+                 failure: Iterable[TxnOperation], space: KeySpace) -> Any:
     return _proto.TxnRequest(
-        compare=[_compare_message(c) for c in checked_compares(compare)],
-        success=[_request_op(op) for op in checked_operations(success)],
-        failure=[_request_op(op) for op in checked_operations(failure)],
+        compare=[_compare_message(c, space) for c in checked_compares(compare)],
+        success=[_request_op(op, space) for op in checked_operations(success)],
+        failure=[_request_op(op, space) for op in checked_operations(failure)],
     )
 
 
-def _request_op(op: TxnOperation) -> Any:
+def _request_op(op: TxnOperation, space: KeySpace) -> Any:
     if isinstance(op, Get):
-        return _proto.RequestOp(request_range=_range_message(op))
+        return _proto.RequestOp(request_range=_range_message(op, space))
     if isinstance(op, Put):
-        return _proto.RequestOp(request_put=_proto.PutRequest(key=op.key, value=op.value, lease=op.lease, prev_kv=op.prev_kv))
+        return _proto.RequestOp(request_put=_proto.PutRequest(key=space.key(op.key), value=op.value, lease=op.lease,
+                                                              prev_kv=op.prev_kv))
     if isinstance(op, Delete):
-        return _proto.RequestOp(
-            request_delete_range=_proto.DeleteRangeRequest(key=op.key, range_end=op.range_end, prev_kv=op.prev_kv)
-        )
-    return _proto.RequestOp(request_txn=_txn_message(op.compare, op.success, op.failure))
+        return _proto.RequestOp(request_delete_range=_delete_message(op, space))
+    return _proto.RequestOp(request_txn=_txn_message(op.compare, op.success, op.failure, space))
 
 
-def _response_value(response: Any, revision: int) -> RangeResult | PutResult | Deleted | TxnResult:
+def _response_value(response: Any, revision: int, space: KeySpace) -> RangeResult | PutResult | Deleted | TxnResult:
     """What one operation of a txn returned; revision: the txn's (etcd leaves the operations' headers empty)."""
     kind = response.WhichOneof("response")
     if kind == "response_range":
         read = response.response_range
-        return RangeResult([_key_value(kv) for kv in read.kvs], int(read.count), bool(read.more), revision)
+        return RangeResult(space.strip([_key_value(kv) for kv in read.kvs]), int(read.count), bool(read.more),
+                           revision)
     if kind == "response_put":
         put_resp = response.response_put
-        return PutResult(revision, _key_value(put_resp.prev_kv) if put_resp.HasField("prev_kv") else None)
+        previous = space.strip_kv(_key_value(put_resp.prev_kv)) if put_resp.HasField("prev_kv") else None
+        return PutResult(revision, previous)
     if kind == "response_delete_range":
         deleted = response.response_delete_range
-        return Deleted(deleted.deleted, [_key_value(kv) for kv in deleted.prev_kvs], revision)
+        return Deleted(deleted.deleted, space.strip([_key_value(kv) for kv in deleted.prev_kvs]), revision)
     nested = response.response_txn
-    return TxnResult(nested.succeeded, revision, [_response_value(r, revision) for r in nested.responses])
+    return TxnResult(nested.succeeded, revision, [_response_value(r, revision, space) for r in nested.responses])
 
 
 def _txn_call(compare: Iterable[Compare], success: Iterable[TxnOperation],
-              failure: Iterable[TxnOperation], timeout: float | None) -> Call:
-    request = _txn_message(compare, success, failure)
+              failure: Iterable[TxnOperation], timeout: float | None, space: KeySpace) -> Call:
+    request = _txn_message(compare, success, failure, space)
     # Not idempotent: a retried create or compare-and-swap would see its own first write.
     return Call(_TXN, request.SerializeToString(), timeout, idempotent=False)
 
 
-def _txn_result(raw: bytes) -> TxnResult:
+def _txn_result(raw: bytes, space: KeySpace) -> TxnResult:
     resp = parse_message(_proto.TxnResponse, raw)
-    return TxnResult(resp.succeeded, resp.header.revision, [_response_value(r, resp.header.revision) for r in resp.responses])
+    revision = resp.header.revision
+    return TxnResult(resp.succeeded, revision, [_response_value(r, revision, space) for r in resp.responses])
 
 
 def txn(
@@ -218,13 +232,15 @@ def txn(
     failure: Iterable[TxnOperation] = (),
     *,
     timeout: float | None = None,
+    space: KeySpace = ROOT,
 ) -> Operation[TxnResult]:
     """If every comparison holds, run success, else failure: atomically, at one revision."""
-    return single_call(_txn_call(compare, success, failure, check_timeout(timeout)), _txn_result)
+    return single_call(_txn_call(compare, success, failure, check_timeout(timeout), space),
+                       lambda raw: _txn_result(raw, space))
 
 
 def create(key: Key, value: Key, *, ttl: int | None = None, lease: Lease | int | None = None,
-           timeout: float | None = None) -> Operation[int]:
+           timeout: float | None = None, space: KeySpace = ROOT) -> Operation[int]:
     """Write key=value only if key is absent (KeyExistsError otherwise); returns the new revision."""
     key_bytes = to_bytes("key", key, allow_empty=False)
     value_bytes = to_bytes("value", value)
@@ -234,8 +250,8 @@ def create(key: Key, value: Key, *, ttl: int | None = None, lease: Lease | int |
     def run() -> Operation[int]:
         attached = yield from lease_to_attach(lease_number, ttl, timeout)
         call = _txn_call([Compare(key_bytes, "create_revision", "==", 0)],
-                         [Put(key_bytes, value_bytes, lease=attached)], [], timeout)
-        result = _txn_result((yield call))
+                         [Put(key_bytes, value_bytes, lease=attached)], [], timeout, space)
+        result = _txn_result((yield call), space)
         if not result.succeeded:
             raise KeyExistsError(key_bytes)
         return result.revision
@@ -244,27 +260,28 @@ def create(key: Key, value: Key, *, ttl: int | None = None, lease: Lease | int |
 
 
 def compare_and_put(key: Key, value: Key, mod_revision: int, *, lease: Lease | int | None = None,
-                    timeout: float | None = None) -> Operation[int]:
+                    timeout: float | None = None, space: KeySpace = ROOT) -> Operation[int]:
     """Write key=value only if its mod_revision is still mod_revision (0: only if absent); ConflictError otherwise."""
     key_bytes = to_bytes("key", key, allow_empty=False)
     expected = check_int("mod_revision", mod_revision, 0)
     put_op = Put(key_bytes, value, lease=0 if lease is None else lease_id(lease))
     call = _txn_call([Compare(key_bytes, "mod_revision", "==", expected)], [put_op], [Get(key_bytes)],
-                     check_timeout(timeout))
-    return single_call(call, lambda raw: _swap_result(raw, key_bytes, expected))
+                     check_timeout(timeout), space)
+    return single_call(call, lambda raw: _swap_result(raw, key_bytes, expected, space))
 
 
-def compare_and_delete(key: Key, mod_revision: int, *, timeout: float | None = None) -> Operation[int]:
+def compare_and_delete(key: Key, mod_revision: int, *, timeout: float | None = None,
+                       space: KeySpace = ROOT) -> Operation[int]:
     """Delete key only if its mod_revision is still mod_revision; ConflictError otherwise. Returns the revision."""
     key_bytes = to_bytes("key", key, allow_empty=False)
     expected = check_int("mod_revision", mod_revision, 1)
     call = _txn_call([Compare(key_bytes, "mod_revision", "==", expected)], [Delete(key_bytes)], [Get(key_bytes)],
-                     check_timeout(timeout))
-    return single_call(call, lambda raw: _swap_result(raw, key_bytes, expected))
+                     check_timeout(timeout), space)
+    return single_call(call, lambda raw: _swap_result(raw, key_bytes, expected, space))
 
 
-def _swap_result(raw: bytes, key: bytes, expected: int) -> int:
-    result = _txn_result(raw)
+def _swap_result(raw: bytes, key: bytes, expected: int, space: KeySpace) -> int:
+    result = _txn_result(raw, space)
     if not result.succeeded:
         current = result.responses[0].kvs  # type: ignore[union-attr]
         raise ConflictError(key, expected, current[0] if current else None)
@@ -275,7 +292,8 @@ def _swap_result(raw: bytes, key: bytes, expected: int) -> int:
 _PUSH_ID_DIGITS = 20
 
 
-def push(directory: Key, value: Key, *, ttl: int | None = None, timeout: float | None = None) -> Operation[bytes]:
+def push(directory: Key, value: Key, *, ttl: int | None = None, timeout: float | None = None,
+         space: KeySpace = ROOT) -> Operation[bytes]:
     """Store value under directory + a new unique id, increasing with every push; returns the key.
 
     The id is the etcd revision after the current one, zero-padded: revisions
@@ -292,13 +310,14 @@ def push(directory: Key, value: Key, *, ttl: int | None = None, timeout: float |
     def run() -> Operation[bytes]:
         attached = yield from lease_to_attach(0, ttl, timeout)
         # The header of a count-only Range is the cheapest way to learn the current revision.
-        raw = yield Call(RANGE_METHOD, codec.encode_range_request(directory_bytes, count_only=True), timeout)
+        raw = yield Call(RANGE_METHOD, codec.encode_range_request(space.key(directory_bytes), count_only=True),
+                         timeout)
         revision = codec.decode_range_response(raw).revision
         while True:
             key = directory_bytes + b"%0*d" % (_PUSH_ID_DIGITS, revision + 1)
             call = _txn_call([Compare(key, "create_revision", "==", 0)], [Put(key, value_bytes, lease=attached)],
-                             [], timeout)
-            result = _txn_result((yield call))
+                             [], timeout, space)
+            result = _txn_result((yield call), space)
             if result.succeeded:
                 return key
             revision = result.revision
@@ -315,10 +334,11 @@ def readdir(
     serializable: bool = False,
     timeout: float | None = None,
     on_page: Callable[[int, int, bool], None] | None = None,
+    space: KeySpace = ROOT,
 ) -> Operation[Snapshot]:
     """Every key under prefix at one revision, paged (see DEFAULT_PAGE_SIZE); timeout is per page.
     on_page(keys read so far, keys under prefix, more pages) after each page (a progress bar)."""
-    start, end = prefix_range(to_bytes("prefix", prefix))
+    start, end = space.interval(*prefix_range(to_bytes("prefix", prefix)))
     pinned = check_revision(revision)
     page_size = check_int("page_size", page_size, 1)
     timeout = check_timeout(timeout)
@@ -344,6 +364,9 @@ def readdir(
                     f"{first.cluster_id:x} -> {page.cluster_id:x}): read it again"
                 )
             page_kvs = page.kvs
+            if page_kvs:
+                start = page_kvs[-1].key + b"\0"  # the next page starts at the smallest key after the last one
+                page_kvs = space.strip(page_kvs)
             if kvs:
                 kvs.extend(page_kvs)
             else:
@@ -352,6 +375,5 @@ def readdir(
                 on_page(len(kvs), max(first.count, len(kvs)), page.more)
             if not page.more or not page_kvs:
                 return Snapshot(pinned, kvs, first.cluster_id, first.member_id)
-            start = page_kvs[-1].key + b"\0"  # the smallest key after the last one
 
     return run()

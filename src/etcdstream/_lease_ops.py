@@ -15,6 +15,7 @@ from ._calls import (
     single_call,
 )
 from ._errors import EtcdError, LeaseNotFound
+from ._namespace import ROOT, KeySpace
 from ._results import Lease, LeaseInfo
 
 _LEASE_GRANT = _proto.method_path("Lease", "LeaseGrant")
@@ -78,13 +79,14 @@ def keep_alive_once(lease: Lease | int, *, timeout: float | None = None) -> Oper
     return single_call(Call(_LEASE_KEEPALIVE, request, check_timeout(timeout), stream=True), decode)
 
 
-def time_to_live(lease: Lease | int, *, keys: bool = False, timeout: float | None = None) -> Operation[LeaseInfo]:
-    """A lease's remaining TTL (-1 once expired), granted TTL, and its keys if keys=True."""
+def time_to_live(lease: Lease | int, *, keys: bool = False, timeout: float | None = None,
+                 space: KeySpace = ROOT) -> Operation[LeaseInfo]:
+    """A lease's remaining TTL (-1 once expired), granted TTL, and its keys if keys=True (those in space)."""
     request = _proto.LeaseTimeToLiveRequest(ID=lease_id(lease), keys=bool(keys)).SerializeToString()
 
     def decode(raw: bytes) -> LeaseInfo:
         resp = parse_message(_proto.LeaseTimeToLiveResponse, raw)
-        return LeaseInfo(int(resp.ID), int(resp.TTL), int(resp.grantedTTL), list(resp.keys))
+        return LeaseInfo(int(resp.ID), int(resp.TTL), int(resp.grantedTTL), space.keys_inside(resp.keys))
 
     return single_call(Call(_LEASE_TTL, request, check_timeout(timeout)), decode)
 

@@ -5,6 +5,7 @@ administration calls come from ClusterAdmin (_admin_sync.py)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 from pathlib import Path
@@ -13,9 +14,10 @@ from types import TracebackType
 from . import _kv_ops, _lease_ops
 from ._calls import lease_id
 from ._core import DEFAULT_TIMEOUT, ClientCore
-from ._keys import Key
+from ._keys import Key, to_bytes
 from ._kv_ops import DEFAULT_PAGE_SIZE
 from ._lease_ops import LostCallback
+from ._namespace import ROOT
 from ._results import (
     Deleted,
     Lease,
@@ -77,6 +79,22 @@ class Client(ClusterAdmin):
             key_file=key_file, timeout=timeout, keepalive_time=keepalive_time, keepalive_timeout=keepalive_timeout,
         ))
         self._watches = WatchStream(self._transport)
+        self._space = ROOT
+
+    def namespace(self, prefix: Key) -> Client:
+        """A view of this client whose keys live under prefix (Go's client/v3/namespace): its reads, writes,
+        deletes, transactions, watches, leases' keys, locks, elections, STM and Mirrors see "k" where etcd
+        (and etcdctl) sees prefix + "k", and no range or watch of it reaches outside prefix. A view of a
+        view nests. It shares this client's connection and watch stream (closing either closes both);
+        cluster, maintenance and auth calls are the client's, unprefixed."""
+        view = copy.copy(self)
+        view._space = self._space.child(to_bytes("prefix", prefix, allow_empty=False))
+        return view
+
+    @property
+    def prefix(self) -> bytes:
+        """The prefix of etcd's keys this client sees (b"" unless it is a namespace() view)."""
+        return self._space.prefix
 
     @property
     def endpoint(self) -> str:
@@ -92,45 +110,45 @@ class Client(ClusterAdmin):
         serializable=True: answered by the member in use from its own data, without a quorum
         round: faster, and served without a leader, but it may miss the latest writes."""
         return self._transport.run(_kv_ops.get(key, revision=revision, serializable=serializable,
-                                                     timeout=timeout))
+                                                     timeout=timeout, space=self._space))
 
     def put(self, key: Key, value: Key, *, lease: Lease | int | None = None, ttl: int | None = None,
                   prev_kv: bool = False, timeout: float | None = None) -> PutResult:
         """Write key=value. lease: attach to this lease; ttl: grant a new lease of ttl seconds for it.
         prev_kv=True returns the previous KeyValue in the result."""
         return self._transport.run(_kv_ops.put(key, value, lease=lease, ttl=ttl, prev_kv=prev_kv,
-                                                     timeout=timeout))
+                                                     timeout=timeout, space=self._space))
 
     def delete(self, key: Key, *, prefix: bool = False, prev_kv: bool = False,
                      timeout: float | None = None) -> Deleted:
         """Delete key (every key under it with prefix=True); returns the number deleted (an int)."""
-        return self._transport.run(_kv_ops.delete(key, prefix=prefix, prev_kv=prev_kv, timeout=timeout))
+        return self._transport.run(_kv_ops.delete(key, prefix=prefix, prev_kv=prev_kv, timeout=timeout, space=self._space))
 
     def create(self, key: Key, value: Key, *, ttl: int | None = None, lease: Lease | int | None = None,
                      timeout: float | None = None) -> int:
         """Write key=value only if key does not exist, else raise KeyExistsError; returns the revision."""
-        return self._transport.run(_kv_ops.create(key, value, ttl=ttl, lease=lease, timeout=timeout))
+        return self._transport.run(_kv_ops.create(key, value, ttl=ttl, lease=lease, timeout=timeout, space=self._space))
 
     def compare_and_put(self, key: Key, value: Key, mod_revision: int, *, lease: Lease | int | None = None,
                               timeout: float | None = None) -> int:
         """Write key=value only if its mod_revision is still `mod_revision` (0: only if absent);
         else raise ConflictError (with `.current`). Returns the new revision."""
         return self._transport.run(_kv_ops.compare_and_put(key, value, mod_revision, lease=lease,
-                                                                 timeout=timeout))
+                                                                 timeout=timeout, space=self._space))
 
     def compare_and_delete(self, key: Key, mod_revision: int, *, timeout: float | None = None) -> int:
         """Delete key only if its mod_revision is still `mod_revision`, else raise ConflictError."""
-        return self._transport.run(_kv_ops.compare_and_delete(key, mod_revision, timeout=timeout))
+        return self._transport.run(_kv_ops.compare_and_delete(key, mod_revision, timeout=timeout, space=self._space))
 
     def push(self, directory: Key, value: Key, *, ttl: int | None = None,
                    timeout: float | None = None) -> bytes:
         """Store value under directory/<new unique, increasing id> and return that key."""
-        return self._transport.run(_kv_ops.push(directory, value, ttl=ttl, timeout=timeout))
+        return self._transport.run(_kv_ops.push(directory, value, ttl=ttl, timeout=timeout, space=self._space))
 
     def txn(self, compare: Iterable[Compare], success: Iterable[Get | Put | Delete | Txn] = (),
                   failure: Iterable[Get | Put | Delete | Txn] = (), *, timeout: float | None = None) -> TxnResult:
         """Atomically: if every Compare holds run `success`, else `failure`."""
-        return self._transport.run(_kv_ops.txn(compare, success, failure, timeout=timeout))
+        return self._transport.run(_kv_ops.txn(compare, success, failure, timeout=timeout, space=self._space))
 
     def range(self, key: Key, range_end: Key | None = None, *, prefix: bool = False, from_key: bool = False,
                     revision: int | None = None, limit: int = 0, sort_order: str = "none", sort_target: str = "key",
@@ -152,11 +170,11 @@ class Client(ClusterAdmin):
             key, range_end, prefix=prefix, from_key=from_key, revision=revision, limit=limit, sort_order=sort_order,
             sort_target=sort_target, serializable=serializable, keys_only=keys_only, count_only=count_only,
             min_mod_revision=min_mod_revision, max_mod_revision=max_mod_revision,
-            min_create_revision=min_create_revision, max_create_revision=max_create_revision, timeout=timeout))
+            min_create_revision=min_create_revision, max_create_revision=max_create_revision, timeout=timeout, space=self._space))
 
     def count(self, prefix: Key, *, serializable: bool = False, timeout: float | None = None) -> int:
         """The number of keys under prefix (serializable=True: from the member in use, see get)."""
-        return self._transport.run(_kv_ops.count(prefix, serializable=serializable, timeout=timeout))
+        return self._transport.run(_kv_ops.count(prefix, serializable=serializable, timeout=timeout, space=self._space))
 
     def readdir(self, prefix: Key, *, revision: int | None = None, page_size: int = DEFAULT_PAGE_SIZE,
                       keys_only: bool = False, serializable: bool = False, timeout: float | None = None,
@@ -171,7 +189,7 @@ class Client(ClusterAdmin):
         """
         return self._transport.run(_kv_ops.readdir(prefix, revision=revision, page_size=page_size,
                                                          keys_only=keys_only, serializable=serializable,
-                                                         timeout=timeout, on_page=on_page))
+                                                         timeout=timeout, on_page=on_page, space=self._space))
 
     # --- leases ---
 
@@ -218,7 +236,7 @@ class Client(ClusterAdmin):
     def time_to_live(self, lease: Lease | int, *, keys: bool = False,
                            timeout: float | None = None) -> LeaseInfo:
         """The lease's remaining TTL (-1 once expired) and granted TTL; its keys with keys=True."""
-        return self._transport.run(_lease_ops.time_to_live(lease, keys=keys, timeout=timeout))
+        return self._transport.run(_lease_ops.time_to_live(lease, keys=keys, timeout=timeout, space=self._space))
 
     def leases(self, *, timeout: float | None = None) -> list[int]:
         """Ids of every live lease."""
@@ -276,7 +294,8 @@ class Client(ClusterAdmin):
         if after is not None and start_revision is None:
             start_revision = after.revision + 1
         spec = watch_spec(prefix, prefix=True, start_revision=start_revision, prev_kv=prev_kv,
-                          progress_notify=progress_notify, coalesce=coalesce, fragment=fragment, filters=filters)
+                          progress_notify=progress_notify, coalesce=coalesce, fragment=fragment, filters=filters,
+                          space=self._space)
         return self._watches.open(spec, check_max_buffered_events(max_buffered_events), after)
 
     def watch(self, key: Key, range_end: Key | None = None, *, from_key: bool = False,
@@ -286,7 +305,7 @@ class Client(ClusterAdmin):
         """Watch one key, the keys in [key, range_end), or every key from key on (from_key=True): an iterator
         of EventBatch, an async iterator for the asyncio client (see watchdir for the rest)."""
         spec = watch_spec(key, range_end, from_key=from_key, start_revision=start_revision, prev_kv=prev_kv,
-                          progress_notify=progress_notify, coalesce=False, filters=filters)
+                          progress_notify=progress_notify, coalesce=False, filters=filters, space=self._space)
         return self._watches.open(spec, check_max_buffered_events(max_buffered_events))
 
     def request_progress(self) -> None:
@@ -311,4 +330,5 @@ class Client(ClusterAdmin):
         if not hasattr(self, "_watches"):  # __init__ raised (error reports show such objects too)
             return "<Client not initialised>"
         state = "closed" if self._transport.closed else f"using {self._transport.endpoint}"
-        return f"<Client {self._transport.core.describe()} {state}>"
+        namespace = f" namespace={self._space.prefix!r}" if self._space.prefix else ""
+        return f"<Client {self._transport.core.describe()}{namespace} {state}>"

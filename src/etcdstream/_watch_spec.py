@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from collections.abc import Iterable
 
 from ._keys import Key, key_range
+from ._namespace import ROOT, KeySpace
 from ._types import WatchFilter
 from ._validate import check_enum
 
@@ -18,7 +19,8 @@ DEFAULT_MAX_BUFFERED_EVENTS = 100_000
 
 @dataclass(frozen=True)
 class WatchSpec:
-    """What a watcher asked for; `start_revision` 0 means "from now"."""
+    """What a watcher asked for, key and range_end as etcd sees them; `start_revision` 0 means "from now";
+    `space`: the namespace its events are shown in."""
 
     key: bytes
     range_end: bytes
@@ -28,6 +30,7 @@ class WatchSpec:
     coalesce: bool
     fragment: bool
     filters: tuple[WatchFilter, ...] = ()  #: the events etcd leaves out
+    space: KeySpace = ROOT
 
 
 def watch_spec(
@@ -42,10 +45,11 @@ def watch_spec(
     coalesce: bool,
     fragment: bool = False,
     filters: Iterable[WatchFilter] = (),
+    space: KeySpace = ROOT,
 ) -> WatchSpec:
     """Check a watch's arguments (before any I/O) and return its spec: one key, [key, range_end), the keys
-    under the prefix key, or every key from key on (see _keys.key_range)."""
-    start, end = key_range(key, range_end, prefix=prefix, from_key=from_key)
+    under the prefix key, or every key from key on (see _keys.key_range), in the namespace space."""
+    start, end = space.interval(*key_range(key, range_end, prefix=prefix, from_key=from_key))
     if start_revision is not None and (
         not isinstance(start_revision, int) or isinstance(start_revision, bool) or start_revision < 1
     ):
@@ -54,7 +58,7 @@ def watch_spec(
         raise TypeError(f"filters must be an iterable of WatchFilter, got {type(filters).__name__}")
     checked = tuple(sorted({WatchFilter(check_enum("filters item", f, WatchFilter)) for f in filters}))
     return WatchSpec(start, end, start_revision or 0, bool(prev_kv), bool(progress_notify), bool(coalesce),
-                     bool(fragment), checked)
+                     bool(fragment), checked, space)
 
 
 def check_max_buffered_events(value: object) -> int:

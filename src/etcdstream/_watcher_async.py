@@ -34,6 +34,7 @@ class AsyncWatcher:
     def __init__(self, stream: AsyncBatchSource, state: WatcherState) -> None:
         self._stream = stream
         self._state = state
+        self._space = state.spec.space
 
     @property
     def revision(self) -> int:
@@ -49,14 +50,15 @@ class AsyncWatcher:
         except WatcherEnded:
             raise StopAsyncIteration from None
         assert batch is not None
-        return batch
+        return self._space.strip_batch(batch)
 
     async def get(self, timeout: float | None = None) -> EventBatch | None:
         """The next batch, or None if none came within timeout seconds."""
         try:
-            return await self._stream.next_batch(self._state, timeout)
+            batch = await self._stream.next_batch(self._state, timeout)
         except WatcherEnded:
             raise ClientClosed("the watcher is closed") from None
+        return None if batch is None else self._space.strip_batch(batch)
 
     async def close(self) -> None:
         """Stop watching (cancels the watch on the server)."""

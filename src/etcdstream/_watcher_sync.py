@@ -34,6 +34,7 @@ class Watcher:
     def __init__(self, stream: BatchSource, state: WatcherState) -> None:
         self._stream = stream
         self._state = state
+        self._space = state.spec.space
 
     @property
     def revision(self) -> int:
@@ -49,14 +50,15 @@ class Watcher:
         except WatcherEnded:
             raise StopIteration from None
         assert batch is not None
-        return batch
+        return self._space.strip_batch(batch)
 
     def get(self, timeout: float | None = None) -> EventBatch | None:
         """The next batch, or None if none came within timeout seconds."""
         try:
-            return self._stream.next_batch(self._state, timeout)
+            batch = self._stream.next_batch(self._state, timeout)
         except WatcherEnded:
             raise ClientClosed("the watcher is closed") from None
+        return None if batch is None else self._space.strip_batch(batch)
 
     def close(self) -> None:
         """Stop watching (cancels the watch on the server)."""

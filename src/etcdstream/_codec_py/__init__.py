@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .._errors import DecodeError
 from .._types import EventType
-from .batch import EventBatch, batch_events, coalesce, event_outside_range
+from .batch import EventBatch, batch_events, coalesce, event_outside_range, without_prefix
 from .decode import decode_range_response, decode_watch_response
 from .encode import encode_range_request, encode_watch_cancel, encode_watch_create, encode_watch_progress
 from .messages import Event, KeyValue, RangeResponse, WatchResponse
@@ -38,6 +38,7 @@ __all__ = [
     "encode_watch_create",
     "encode_watch_progress",
     "event_outside_range",
+    "without_prefix",
 ]
 
 # The public objects are this package's, as the compiled ones are etcdstream._codec's:

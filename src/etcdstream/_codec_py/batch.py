@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from .messages import Event, WatchResponse, _readonly
+from .messages import Event, KeyValue, WatchResponse, _readonly
 
 
 class EventBatch:
@@ -102,3 +102,32 @@ def event_outside_range(resp: WatchResponse, key: bytes, range_end: bytes) -> Ev
         elif event_key != key:
             return event
     return None
+
+
+def _key_without_prefix(key: bytes, prefix: bytes) -> bytes:
+    if not key.startswith(prefix):
+        raise ValueError(f"key {key!r} is outside the namespace {prefix!r}")
+    return key[len(prefix):]
+
+
+def _kv_without_prefix(kv: KeyValue, prefix: bytes) -> KeyValue:
+    return KeyValue(_key_without_prefix(kv._key, prefix), kv._value, kv._create_revision, kv._mod_revision,
+                    kv._version, kv._lease)
+
+
+def without_prefix(items: Iterable[KeyValue | Event], prefix: bytes) -> list[KeyValue | Event]:
+    """Copies of items (KeyValue or Event objects, an Event's kv and prev_kv alike) whose keys lose
+    the leading prefix: what a namespace shows of etcd's keys. ValueError for a key outside it."""
+    if not isinstance(prefix, bytes):
+        raise TypeError(f"without_prefix takes the prefix as bytes, got {type(prefix).__name__}")
+    out: list[KeyValue | Event] = []
+    for item in items:
+        if isinstance(item, Event):
+            prev = item._prev_kv
+            out.append(Event(item._type, _kv_without_prefix(item._kv, prefix),
+                             None if prev is None else _kv_without_prefix(prev, prefix)))
+        elif isinstance(item, KeyValue):
+            out.append(_kv_without_prefix(item, prefix))
+        else:
+            raise TypeError(f"without_prefix takes KeyValue or Event objects, got {type(item).__name__}")
+    return out
