@@ -93,6 +93,8 @@ BAD_CALLS = [
     (lambda e: e.alarm_disarm(etcdstream.Alarm(1, "NONE")), ValueError, "alarm.alarm must be one of"),
     (lambda e: e.alarm_disarm(etcdstream.Alarm(0, "NOSPACE")), ValueError, "alarm.member_id must be a member id"),
     (lambda e: e.get("k", serializable=True, timeout=-1), ValueError, "timeout"),
+    (lambda e: e.status(endpoint=2379), TypeError, "endpoint must be a str"),
+    (lambda e: e.hash_kv(endpoint="127.0.0.1:1,127.0.0.1:2"), ValueError, "endpoint names one member"),
 ]
 
 
@@ -141,6 +143,19 @@ def test_defragment_keeps_the_data(run, etcd_server, fresh_prefix):
         assert (await etcd.get(fresh_prefix + "later")).value == b"still writable"
 
     run(body, etcd_server.endpoint)
+
+
+def test_maintenance_at_a_given_endpoint_uses_a_connection_of_its_own(run, etcd_server):
+    async def body(etcd):
+        # The client's own endpoint is dead: only the endpoint= calls can reach etcd.
+        status = await etcd.status(endpoint=etcd_server.endpoint)
+        assert status.member_id and status.leader == status.member_id
+        assert await etcd.defragment(endpoint=etcd_server.endpoint, timeout=60) is None
+        assert (await etcd.hash_kv(endpoint=etcd_server.endpoint)).member_id == status.member_id
+        with pytest.raises(etcdstream.ConnectionFailed):
+            await etcd.status()
+
+    run(body, "127.0.0.1:1", timeout=5)
 
 
 def test_serializable_reads_return_the_data(run, etcd_server, fresh_prefix):
@@ -196,10 +211,13 @@ def test_hash_kv_is_equal_on_every_member(run, etcd_cluster, fresh_prefix):
         for endpoint in etcd_cluster.endpoints:
             async with connect(etcd.kind, endpoint) as member:
                 await member.get(fresh_prefix + "last")  # linearizable: this member applied `revision`
-                hashes.append(await member.hash_kv(revision))
+            hashes.append(await etcd.hash_kv(revision, endpoint=endpoint))
         assert len({h.hash for h in hashes}) == 1, hashes
         assert {h.revision for h in hashes} == {revision}
         assert len({h.member_id for h in hashes}) == 3
+        statuses = [await etcd.status(endpoint=endpoint) for endpoint in etcd_cluster.endpoints]
+        assert [s.member_id for s in statuses] == [h.member_id for h in hashes]
+        assert len({s.leader for s in statuses}) == 1
         assert len({h.compact_revision for h in hashes}) == 1
         current = await etcd.hash_kv()
         assert current.revision >= revision

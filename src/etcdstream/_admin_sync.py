@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import IO
+from typing import IO, TypeVar
 
 from . import _auth_ops, _cluster_ops
-from ._calls import check_timeout
+from ._calls import Operation, check_timeout
 from ._errors import EtcdError
 from ._keys import Key
 from ._results import (
@@ -29,6 +29,8 @@ from ._types import PermissionType
 
 __all__ = ["ClusterAdmin"]
 
+T = TypeVar("T")
+
 
 class ClusterAdmin:
     """Client's cluster, maintenance and auth administration methods (a base class of Client)."""
@@ -37,9 +39,20 @@ class ClusterAdmin:
 
     # --- the cluster and maintenance ---
 
-    def status(self, *, timeout: float | None = None) -> Status:
-        """Status of the member in use."""
-        return self._transport.run(_cluster_ops.status(timeout=timeout))
+    def _run_at(self, endpoint: str | None, op: Operation[T]) -> T:
+        """Run op on the member in use, or on the member at endpoint alone (a connection for this call)."""
+        if endpoint is None:
+            return self._transport.run(op)
+        transport = Transport(self._transport.core.for_endpoint(endpoint))
+        try:
+            return transport.run(op)
+        finally:
+            transport.close()
+
+    def status(self, *, endpoint: str | None = None, timeout: float | None = None) -> Status:
+        """Status of the member in use, or of the member at endpoint ("host:port", any member of the
+        cluster: asked on a connection of its own, with this client's credentials)."""
+        return self._run_at(endpoint, _cluster_ops.status(timeout=timeout))
 
     def version(self, *, timeout: float | None = None) -> Version:
         """etcd's server version (member in use) and cluster version (from etcd's HTTP /version)."""
@@ -96,13 +109,13 @@ class ClusterAdmin:
         a revision etcd has not reached FutureRevisionError."""
         return self._transport.run(_cluster_ops.compact(revision, physical=physical, timeout=timeout))
 
-    def defragment(self, *, timeout: float | None = None) -> None:
-        """Defragment the backend of the member in use (`endpoint`), giving the space compact() freed back to
-        the file system. The member blocks reads and writes until done: defragment one member at a time
-        (a client per endpoint). Like etcdctl defrag, which waits its usual --command-timeout (5 s), it has
+    def defragment(self, *, endpoint: str | None = None, timeout: float | None = None) -> None:
+        """Defragment the backend of the member in use (or of the member at endpoint, see status), giving the
+        space compact() freed back to the file system. The member blocks reads and writes until done:
+        defragment one member at a time. Like etcdctl defrag, which waits its usual --command-timeout (5 s), it has
         no longer default: it waits the client's timeout; pass a larger timeout= for a large database.
         Not retried on another member when the connection breaks (that could block two members at once)."""
-        self._transport.run(_cluster_ops.defragment(timeout=timeout))
+        self._run_at(endpoint, _cluster_ops.defragment(timeout=timeout))
 
     def snapshot(self, file: str | os.PathLike[str] | IO[bytes], *, progress: Callable[[int, int], object] | None = None,
                        timeout: float | None = None) -> int:
@@ -124,10 +137,12 @@ class ClusterAdmin:
             raise
         return target.finish()
 
-    def hash_kv(self, revision: int = 0, *, timeout: float | None = None) -> HashKV:
-        """The member in use's hash of the key-value history up to `revision` (0: its current revision).
+    def hash_kv(self, revision: int = 0, *, endpoint: str | None = None,
+                      timeout: float | None = None) -> HashKV:
+        """The hash of the key-value history up to `revision` (0: its current revision) of the member in use
+        or of the member at endpoint (see status).
         Members that applied the same history give equal hashes at one revision (etcdctl endpoint hashkv)."""
-        return self._transport.run(_cluster_ops.hash_kv(revision, timeout=timeout))
+        return self._run_at(endpoint, _cluster_ops.hash_kv(revision, timeout=timeout))
 
     def move_leader(self, target_member_id: int, *, timeout: float | None = None) -> None:
         """Hand the leadership to the member target_member_id (an id from member_list()); returns once it leads.

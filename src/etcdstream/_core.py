@@ -6,6 +6,7 @@ operations are in _kv_ops, _lease_ops and _cluster_ops, the retry policy in _ret
 
 from __future__ import annotations
 
+import copy
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
@@ -85,6 +86,19 @@ class ClientCore:
         self.token: str | None = None
         #: bumped on every failover, so concurrent callers fail over once per failure
         self.generation = 0
+
+    def for_endpoint(self, endpoint: str) -> ClientCore:
+        """This configuration (credentials, TLS, timeouts) for one endpoint alone: a call to a given member."""
+        if not isinstance(endpoint, str):
+            raise TypeError(f"endpoint must be a str like 'host:2379', got {type(endpoint).__name__}")
+        one = copy.copy(self)
+        one.endpoints = parse_endpoints(endpoint)
+        if len(one.endpoints) != 1:
+            raise ValueError(f"endpoint names one member, got {endpoint!r}")
+        if one.endpoints[0].tls is False and self.tls:
+            raise ValueError(f"endpoint {endpoint!r} says http:// but the client uses TLS")
+        one.index, one.token, one.generation = 0, None, 0
+        return one
 
     @property
     def endpoint(self) -> Endpoint:
