@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
+import sys
+import threading
 import time
 
 import pytest
@@ -129,3 +132,86 @@ def test_a_lock_as_a_context_manager(run, etcd_server, fresh_prefix):
             client_of(etcd).lock("")
 
     run(body, etcd_server.endpoint)
+
+
+#: A process that takes the lock `rounds` times and, inside, creates a marker file that must not exist
+#: (O_EXCL): two holders at once make the second one fail. Exit 3 on an overlap.
+_CONTENDER = """
+import os, sys, time, etcdstream
+endpoint, name, marker, rounds = sys.argv[1:5]
+with etcdstream.Client(endpoint) as client:
+    for _ in range(int(rounds)):
+        with client.lock(name, ttl=10):
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                sys.exit(3)
+            time.sleep(0.01)
+            os.close(fd)
+            os.unlink(marker)
+"""
+
+
+def test_processes_and_threads_never_hold_the_lock_at_once(etcd_server, fresh_prefix, tmp_path):
+    name, marker = fresh_prefix + "lock", tmp_path / "inside"
+    processes = [subprocess.Popen([sys.executable, "-c", _CONTENDER, etcd_server.endpoint, name, str(marker), "5"],
+                                  env=child_env()) for _ in range(3)]
+    overlaps = []
+
+    def thread_contender() -> None:
+        with etcdstream.Client(etcd_server.endpoint) as client:
+            for _ in range(5):
+                with client.lock(name, ttl=10):
+                    try:
+                        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                    except FileExistsError:
+                        overlaps.append(1)
+                        continue
+                    time.sleep(0.01)
+                    os.close(fd)
+                    os.unlink(marker)
+
+    threads = [threading.Thread(target=thread_contender) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert [p.wait(120) for p in processes] == [0, 0, 0], "a process found the lock held by another"
+    finally:
+        for p in processes:
+            p.kill()
+            p.wait()
+    assert not overlaps and not any(t.is_alive() for t in threads)
+    with etcdstream.Client(etcd_server.endpoint) as client:
+        assert client.range(name + "/", prefix=True).kvs == []
+
+
+_KILLED_HOLDER = """
+import sys, time, etcdstream
+client = etcdstream.Client(sys.argv[1])
+lock = client.lock(sys.argv[2], ttl=2)
+lock.acquire()
+print(lock.key.decode(), flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_holder_loses_the_lock_when_its_lease_expires(etcd_server, fresh_prefix):
+    name = fresh_prefix + "lock"
+    holder = subprocess.Popen([sys.executable, "-c", _KILLED_HOLDER, etcd_server.endpoint, name],
+                              stdout=subprocess.PIPE, text=True, env=child_env())
+    try:
+        key = holder.stdout.readline().strip()
+        assert key.startswith(name + "/"), key
+        with etcdstream.Client(etcd_server.endpoint) as client:
+            lock = client.lock(name, ttl=10)
+            assert not lock.acquire(0.5)  # held
+            holder.kill()  # no release, no revoke: only the 2 s lease's expiry frees the lock
+            holder.wait()
+            assert lock.acquire(30), "the lock stayed taken after its holder's lease should have expired"
+            assert client.get(key) is None
+            lock.release()
+    finally:
+        holder.kill()
+        holder.wait()
