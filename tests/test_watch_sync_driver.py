@@ -27,23 +27,11 @@ from etcdstream._errors import ClientClosed, PermissionDenied
 from etcdstream._watch import WATCH_METHOD
 from etcdstream._watch_spec import watch_spec
 from etcdstream._watch_sync import WatchStream
+# A failed call as grpcio raises it from a stream's iterator: code() and details().
+from etcdstream.compat.etcd3.exceptions import EtcdRpcError as FakeRpcError
 
 MEMBER, CLUSTER = 0xAB, 0xC1
 WAIT = 5.0  # seconds any wait may take before the test fails
-
-
-class FakeRpcError(grpc.RpcError):
-    """A failed call as grpcio raises it from a stream's iterator."""
-
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        super().__init__(details)
-        self._code, self._details = code, details
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
 
 
 def response_bytes(*, watch_id: int, revision: int, created: bool = False, canceled: bool = False,
