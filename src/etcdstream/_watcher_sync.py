@@ -34,7 +34,9 @@ class Watcher:
     def __init__(self, stream: BatchSource, state: WatcherState) -> None:
         self._stream = stream
         self._state = state
-        self._space = state.spec.space
+        space = state.spec.space
+        # None outside a namespace: most watchers skip even a call per batch.
+        self._strip = space.strip_batch if space.prefix else None
 
     @property
     def revision(self) -> int:
@@ -50,7 +52,7 @@ class Watcher:
         except WatcherEnded:
             raise StopIteration from None
         assert batch is not None
-        return self._space.strip_batch(batch)
+        return batch if self._strip is None else self._strip(batch)
 
     def get(self, timeout: float | None = None) -> EventBatch | None:
         """The next batch, or None if none came within timeout seconds."""
@@ -58,7 +60,7 @@ class Watcher:
             batch = self._stream.next_batch(self._state, timeout)
         except WatcherEnded:
             raise ClientClosed("the watcher is closed") from None
-        return None if batch is None else self._space.strip_batch(batch)
+        return batch if batch is None or self._strip is None else self._strip(batch)
 
     def close(self) -> None:
         """Stop watching (cancels the watch on the server)."""
