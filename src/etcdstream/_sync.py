@@ -105,7 +105,8 @@ class Client(ClusterAdmin):
 
     def get(self, key: Key, *, revision: int | None = None, serializable: bool = False,
                   timeout: float | None = None) -> KeyValue | None:
-        """The key's KeyValue (at `revision` if given), or None if it does not exist.
+        """The key's KeyValue (at `revision` if given), or None if it does not exist (range(key) also gives
+        etcd's revision when it answered).
 
         serializable=True: answered by the member in use from its own data, without a quorum
         round: faster, and served without a leader, but it may miss the latest writes."""
