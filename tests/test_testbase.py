@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 
 import etcdstream
-from _testbase import READONLY_PREFIX, EtcdCluster, EtcdctlError, EtcdGrpcProxy, EtcdServer, EtcdStartError
+from _testbase import READONLY_PREFIX, EtcdCluster, EtcdctlError, EtcdGrpcProxy, EtcdServer, EtcdStartError, free_port
 from _testbase import Binaries, TLSFiles
 
 WATCHERS = "etcd_debugging_mvcc_watcher_total"
@@ -170,6 +170,18 @@ def test_cluster_all_members_up(etcd_cluster: EtcdCluster) -> None:
     assert all(m.running for m in etcd_cluster.members)
     health = etcd_cluster.etcdctl("endpoint", "health")
     assert (health.stdout + health.stderr).count("is healthy") == 3
+
+
+def test_cluster_names_and_client_ports(etcd_binaries: Binaries) -> None:
+    port = free_port()
+    cluster = EtcdCluster(3, binaries=etcd_binaries, names=["a0", "a1", "a2"], client_ports=[port, None, None])
+    try:
+        assert [m.name for m in cluster.members] == ["a0", "a1", "a2"]
+        assert cluster.members[0].client_port == port and len(set(cluster.endpoints)) == 3
+        command = " ".join(cluster.members[1].command())
+        assert " --name a1 " in command  # two tokens: `pgrep -f -- '--name a1'` finds the member
+    finally:
+        cluster.close()
 
 
 def test_close_kills_and_deletes(etcd_binaries: Binaries) -> None:

@@ -256,7 +256,8 @@ class EtcdServer:
         """The etcd command line this server runs."""
         args = [
             str(self.binaries.etcd),
-            f"--name={self.name}",
+            # Two tokens, as pifpaf writes it: python-etcd3's tests find members with `pgrep -f -- '--name pifpaf1'`.
+            "--name", self.name,
             f"--data-dir={self.data_dir}",
             f"--listen-client-urls={self.url}",
             f"--advertise-client-urls={self.url}",
@@ -502,19 +503,25 @@ class EtcdCluster:
     """Three (or n) etcd members on loopback; each member is an EtcdServer.
 
     Members can be stopped or killed and started again: they rejoin with their data.
+    names: the members' names (default "m0", "m1", ...). client_ports: their client ports, None for
+    a free one (default: all free).
     """
 
     def __init__(self, size: int = 3, *, binaries: Binaries | None = None, extra_args: Sequence[str] = (),
-                 startup_timeout: float = 30.0) -> None:
+                 startup_timeout: float = 30.0, names: Sequence[str] | None = None,
+                 client_ports: Sequence[int | None] | None = None) -> None:
         binaries = binaries or find_binaries()
-        names = [f"m{i}" for i in range(size)]
+        names = list(names) if names is not None else [f"m{i}" for i in range(size)]
+        client_ports = list(client_ports) if client_ports is not None else [None] * size
+        if len(names) != size or len(client_ports) != size:
+            raise ValueError(f"a cluster of {size} needs {size} names and client ports, got {names} and {client_ports}")
         peer_ports = [free_port() for _ in names]
         initial_cluster = ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in zip(names, peer_ports))
         token = f"etcdstream-test-{uuid.uuid4().hex[:12]}"
         self.members: list[EtcdServer] = [
-            EtcdServer(binaries=binaries, name=n, peer_port=p, initial_cluster=initial_cluster,
+            EtcdServer(binaries=binaries, name=n, client_port=c, peer_port=p, initial_cluster=initial_cluster,
                        cluster_token=token, extra_args=extra_args, startup_timeout=startup_timeout)
-            for n, p in zip(names, peer_ports)
+            for n, c, p in zip(names, client_ports, peer_ports)
         ]
 
     @property
