@@ -80,11 +80,11 @@ def _import_outside_cwd(name: str) -> ModuleType:
 def _bind_etcd3(name: str) -> ModuleType:
     """Make `import etcd3` and `import etcd3.<sub>` give module name and its submodules."""
     module = _import_outside_cwd(name)
-    # python-etcd3's tox.ini ran the suite with its package directory on PYTHONPATH:
-    # test_user_pwd_auth's @mock.patch('etcdrpc.AuthStub') imports a top-level etcdrpc.
-    # Appended, so that the package's modules shadow nothing.
-    sys.path.append(os.path.dirname(module.__file__))
     if name == "etcd3":
+        # python-etcd3's tox.ini ran the suite with its package directory on PYTHONPATH:
+        # test_user_pwd_auth's @mock.patch('etcdrpc.AuthStub') imports a top-level etcdrpc.
+        # Appended, so that the package's modules shadow nothing.
+        sys.path.append(os.path.dirname(module.__file__))
         return module
     sys.modules["etcd3"] = module
     for sub in SUBMODULES:
