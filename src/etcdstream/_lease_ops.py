@@ -15,6 +15,7 @@ from ._calls import (
     single_call,
 )
 from ._errors import EtcdError, LeaseNotFound
+from ._log import LEASE
 from ._namespace import ROOT, KeySpace
 from ._results import Lease, LeaseInfo
 
@@ -131,5 +132,6 @@ class KeepAliveState:
 
     def report(self, error: EtcdError) -> None:
         """Tell the application the lease is lost (in the keeper's thread or task)."""
+        LEASE.warning("lease %x lost: %s", self.lease.id, error)
         if self.on_lost is not None:
             self.on_lost(self.lease, error)

@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 from ._errors import CompactedError, ConnectionFailed, EtcdError, NoLeader, RevisionWentBackwards, Timeout
 from ._keys import Key, to_bytes
+from ._log import MIRROR
 from ._results import Snapshot
 from ._types import EventType
 from .codec import Event, EventBatch, KeyValue, coalesce
@@ -23,6 +24,13 @@ from .codec import Event, EventBatch, KeyValue, coalesce
 RESYNC_ERRORS = (CompactedError, RevisionWentBackwards)
 #: Errors of a full read that pass: the mirror tries again after a pause.
 PASSING_ERRORS = (ConnectionFailed, Timeout, NoLeader)
+
+
+def resync_reason(error: EtcdError) -> str:
+    """Why a Mirror reads its prefix again, for the log (no key in it: keys are logged only at DEBUG)."""
+    if isinstance(error, CompactedError):
+        return f"etcd compacted its history up to {error.compact_revision}"
+    return "etcd's history is not the one seen before (revision or cluster went backwards)"
 
 ChangeCallback = Callable[[EventBatch, bool], object]
 
@@ -50,13 +58,19 @@ class MirrorState:
         self.resyncs = 0
         self.synced = False
 
-    def load(self, snapshot: Snapshot) -> EventBatch:
-        """Replace the copy with a snapshot; return the changes from the old copy to it."""
+    def load(self, snapshot: Snapshot, why: str = "") -> EventBatch:
+        """Replace the copy with a snapshot; return the changes from the old copy to it. why: what made a
+        resync necessary (the log says it)."""
         old, self.data = self.data, {kv.key: kv for kv in snapshot.kvs}
         changes = [Event(EventType.PUT, kv) for key, kv in self.data.items() if old.get(key) != kv]
-        changes += [Event(EventType.DELETE, KeyValue(key, b"", 0, snapshot.revision)) for key in old.keys() - self.data.keys()]
+        removed = [Event(EventType.DELETE, KeyValue(key, b"", 0, snapshot.revision))
+                   for key in old.keys() - self.data.keys()]
         if self.synced:
             self.resyncs += 1
+            added = sum(1 for event in changes if event.key not in old)
+            MIRROR.info("mirror read its prefix again at revision %d (%s): %d keys added, %d changed, %d removed",
+                        snapshot.revision, why or "asked", added, len(changes) - added, len(removed))
+        changes += removed
         self.revision = snapshot.revision
         self.synced = True
         return EventBatch(changes, snapshot.revision)

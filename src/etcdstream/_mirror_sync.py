@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 from ._concurrency_sync import Background, Condition
 from ._errors import ClientClosed, EtcdError
 from ._keys import Key
-from ._mirror import PASSING_ERRORS, RESYNC_ERRORS, ChangeCallback, MirrorBase, keep_pending
+from ._mirror import PASSING_ERRORS, RESYNC_ERRORS, ChangeCallback, MirrorBase, keep_pending, resync_reason
 from ._watch import next_pause
 from .codec import EventBatch
 
@@ -118,6 +118,7 @@ class Mirror(MirrorBase):
                 pause = next_pause(pause)
 
     def _run(self) -> None:
+        why = ""
         try:
             while not self._closed:
                 snapshot = self._retrying(lambda: self._client.readdir(self._prefix))
@@ -125,7 +126,7 @@ class Mirror(MirrorBase):
                     return
                 with self._cond:
                     resync = self._state.synced
-                    self._publish(self._state.load(snapshot), resync)
+                    self._publish(self._state.load(snapshot, why), resync)
                 try:
                     # The watch continues the snapshot: from its revision + 1, in its history.
                     watcher = self._retrying(lambda: self._client.watchdir(
@@ -142,7 +143,8 @@ class Mirror(MirrorBase):
                         with self._cond:
                             self._state.apply(batch)
                             self._publish(batch, False)
-                except RESYNC_ERRORS:
+                except RESYNC_ERRORS as e:
+                    why = resync_reason(e)
                     continue
                 return  # the watcher was closed
         except ClientClosed:

@@ -189,6 +189,8 @@ class Decision:
     delay: float = 0.0
     #: raise this after the step (failover for the next call, but this one may have been applied)
     error: EtcdError | None = None
+    #: why (the log of a failover says it)
+    reason: str = ""
 
 
 class RetryPolicy:
@@ -241,7 +243,7 @@ class RetryPolicy:
             delay = min(0.05 * 2**self.transient_retries, 0.5)
             if time.monotonic() + delay < self.deadline:
                 self.transient_retries += 1
-                return Decision(Step.FAILOVER if several else Step.RETRY, delay)
+                return Decision(Step.FAILOVER if several else Step.RETRY, delay, reason=str(error))
             raise error
         refused_by_tls = isinstance(error, ConnectionFailed) and tls_failed(details)
         never_sent = refused_by_tls or (isinstance(error, ConnectionFailed)
@@ -251,14 +253,15 @@ class RetryPolicy:
         if isinstance(error, ConnectionFailed):
             if self.failovers < len(self.core.endpoints) - 1:
                 self.failovers += 1
-                return Decision(Step.FAILOVER, error=error if isinstance(error, OutcomeUnknown) else None)
+                return Decision(Step.FAILOVER, error=error if isinstance(error, OutcomeUnknown) else None,
+                                reason=str(error))
             if (never_sent or self.idempotent) and not refused_by_tls:
                 # No endpoint took the connection (etcd restarting?), or it broke under a read: like
                 # etcd's Go client, which waits for a ready connection, keep trying until the call's timeout.
                 delay = min(0.05 * 2**self.transient_retries, 0.5)
                 if time.monotonic() + delay < self.deadline:
                     self.transient_retries += 1
-                    return Decision(Step.FAILOVER if several else Step.RETRY, delay)
+                    return Decision(Step.FAILOVER if several else Step.RETRY, delay, reason=str(error))
         raise error
 
     def remaining(self) -> float:

@@ -7,6 +7,7 @@ from typing import Any
 from ._calls import Call
 from ._core import ClientCore
 from ._endpoints import Endpoint
+from ._log import CLIENT
 from ._retry import Decision, Step
 
 
@@ -50,12 +51,21 @@ class TransportBase:
         """Drop the token: the next call authenticates again."""
         self.core.token = None
 
+    def answered(self, connection: Any) -> None:
+        """A call succeeded on connection (the first one: log that it is connected)."""
+        if not connection.answered:
+            connection.answered = True
+            CLIENT.info("connected to %s", connection.endpoint)
+
     def _take_step(self, decision: Decision, connection: Any) -> bool:
         """Apply a decision of the retry policy to the state; True if a failover left connection (to retire)."""
         if decision.step is Step.REAUTHENTICATE:
+            CLIENT.info("etcd refused the auth token (expired, or the auth store changed): logging in again")
             self.forget_token()
         elif decision.step is Step.FAILOVER and not self.replaced(connection):
             self.core.advance(connection.generation)
+            CLIENT.info("failover from %s to %s: %s", connection.endpoint, self.core.endpoint,
+                        decision.reason or "the watch stream broke")
             if self._connection is connection:
                 self._connection = None
             return True

@@ -32,6 +32,7 @@ class Connection:
 
     def __init__(self, core: ClientCore) -> None:
         self.channel = core.open_channel(grpc.aio)
+        self.endpoint = core.endpoint
         self.generation = core.generation
         #: a call succeeded on it (so its TLS handshake, if any, completed)
         self.answered = False
@@ -106,7 +107,7 @@ class AsyncTransport(TransportBase):
             try:
                 await self.authenticate(call)
                 response = await connection.send(call, policy.remaining(), self.core.metadata(call))
-                connection.answered = True
+                self.answered(connection)
                 return response
             except grpc.RpcError as e:  # grpc.aio.AioRpcError is one
                 code, details = e.code(), e.details()

@@ -32,6 +32,7 @@ class Connection:
 
     def __init__(self, core: ClientCore) -> None:
         self.channel = core.open_channel(grpc)
+        self.endpoint = core.endpoint
         self.generation = core.generation
         #: a call succeeded on it (so its TLS handshake, if any, completed)
         self.answered = False
@@ -143,7 +144,7 @@ class Transport(TransportBase):
             try:
                 self.authenticate(call)
                 response = connection.send(call, policy.remaining(), self.core.metadata(call))
-                connection.answered = True
+                self.answered(connection)
                 return response
             except grpc.RpcError as e:
                 code, details = e.code(), e.details()

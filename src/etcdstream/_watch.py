@@ -20,10 +20,12 @@ watcher's range: one outside it is a protocol error that restarts the stream.
 from __future__ import annotations
 
 import itertools
+import time
 from collections import deque
 
 
 from . import _proto, codec
+from ._log import WATCH
 from ._errors import (
     CompactedError,
     EtcdError,
@@ -37,6 +39,8 @@ from ._watch_spec import WatchSpec
 from .codec import EventBatch, WatchResponse
 
 WATCH_METHOD = _proto.method_path("Watch", "Watch")
+#: Seconds without an answering stream before the first WARNING (then each time twice as long).
+UNREACHABLE_WARNING_AFTER = 30.0
 
 # Watch ids this client chooses: far from the proxy's per-stream 0, 1, 2, ...,
 # so that an echoed id proves the server honours ours.
@@ -120,6 +124,12 @@ class WatchStreamState:
         self.protocol_error: WatchProtocolError | None = None
         # The current stream got a response: it worked, so a reconnect after it starts with a short pause.
         self.answered = False
+        # Since when no stream has answered (None while one works), the next WARNING about it (seconds down),
+        # the last error, and the revisions the watchers resume from: what the log says about an outage.
+        self._broken_since: float | None = None
+        self._warn_after = UNREACHABLE_WARNING_AFTER
+        self._last_error = ""
+        self._resuming: list[int] = []
         self._ids = itertools.count(_FIRST_WATCH_ID)
         self._unsent_creates: deque[WatcherState] = deque()
         # Creates sent and not yet answered, by the id we chose, oldest first.
@@ -156,6 +166,8 @@ class WatchStreamState:
     def resume_if_drained(self, watcher: WatcherState) -> None:
         """Re-create a watch paused for a slow consumer once its buffer is empty."""
         if watcher.paused and not watcher.responses and watcher.active:
+            WATCH.info("a paused watcher's events were read: its watch resumes from revision %d",
+                       watcher.next_revision)
             watcher.paused = False
             self._create(watcher)
 
@@ -177,14 +189,26 @@ class WatchStreamState:
         self.reauth_needed = False
         self.protocol_error = None
         self.answered = False
+        self._resuming = [w.next_revision for w in self.live if not w.paused and w.next_revision]
         for watcher in self.live:
             watcher.watch_id = None
             watcher.fragments.clear()
             if not watcher.paused:
                 self._create(watcher)
 
-    def pause_after(self, pause: float) -> float:
-        """The pause before reconnecting after the stream broke: short if it had worked, else longer than the last."""
+    def pause_after(self, pause: float, error: Exception | None = None) -> float:
+        """The pause before reconnecting after the stream broke (error: why, when known): short if it had
+        worked, else longer than the last. Logs the break once, and a WARNING while it lasts (30 s, 60 s, ...)."""
+        now = time.monotonic()
+        if error is not None:
+            self._last_error = str(error)
+        if self._broken_since is None:
+            self._broken_since, self._warn_after = now, UNREACHABLE_WARNING_AFTER
+            WATCH.info("watch stream broken (%s): reconnecting", self._last_error or "the call ended")
+        elif now - self._broken_since >= self._warn_after:
+            WATCH.warning("watch stream: no answer from etcd for %.0f s (last error: %s); still trying",
+                          now - self._broken_since, self._last_error or "none")
+            self._warn_after *= 2
         worked, self.answered = self.answered, False
         return next_pause(0.0 if worked else pause)
 
@@ -197,7 +221,10 @@ class WatchStreamState:
 
     def on_response(self, resp: WatchResponse) -> list[WatcherState]:
         """Apply one response; return the watchers whose consumers should wake up."""
-        self.answered = True
+        if not self.answered:
+            self.answered = True
+            if self._broken_since is not None:
+                self._log_reconnected()
         if resp.created:
             return self._on_created(resp)
         if resp.watch_id == -1 and not resp.canceled:
@@ -228,6 +255,13 @@ class WatchStreamState:
         return [watcher]
 
     # --- internals ---
+
+    def _log_reconnected(self) -> None:
+        down = time.monotonic() - self._broken_since  # type: ignore[operator]
+        self._broken_since, self._last_error = None, ""
+        resuming = self._resuming
+        since = f" from revisions {min(resuming)}..{max(resuming)}" if resuming else ""
+        WATCH.info("watch stream reconnected after %.1f s: %d watchers resumed%s", down, len(self.live), since)
 
     def _create(self, watcher: WatcherState) -> None:
         self._unsent_creates.append(watcher)
@@ -355,6 +389,8 @@ class WatchStreamState:
         if watcher.buffered_events >= watcher.max_buffered_events and not watcher.paused:
             # Its id is forgotten at once: what still comes for it is dropped (the resumed watch replays
             # it), and its cancel confirmation cannot end the watch created again meanwhile.
+            WATCH.warning("a watcher holds %d unread events: its watch is paused on etcd until they are read "
+                          "(it then resumes from revision %d)", watcher.buffered_events, watcher.revision + 1)
             watcher.paused = True
             self._cancel(watcher)
             del self.by_id[watcher.watch_id]

@@ -138,7 +138,7 @@ class AsyncWatchStream(WatchStreamDriver):
                 step, error = self._broken_by(e)
                 if not await self._recover(step, error, connection):
                     return
-                pause = self._state.pause_after(pause)
+                pause = self._state.pause_after(pause, error)
             except asyncio.CancelledError:
                 if self._closed or cancelled_by_caller():
                     raise
@@ -150,7 +150,7 @@ class AsyncWatchStream(WatchStreamDriver):
             except EtcdError as e:
                 if self._ends_after(e):
                     return
-                pause = self._state.pause_after(pause)
+                pause = self._state.pause_after(pause, e)
 
     async def _pause(self, pause: float) -> None:
         """Wait pause seconds before reconnecting, or less: until the channel connects again after failed

@@ -206,11 +206,11 @@ class WatchStream(WatchStreamDriver):
                 step, error = self._broken_by(e)
                 if not self._recover(step, error, connection):
                     return
-                pause = self._state.pause_after(pause)
+                pause = self._state.pause_after(pause, error)
             except EtcdError as e:
                 if self._ends_after(e):
                     return
-                pause = self._state.pause_after(pause)
+                pause = self._state.pause_after(pause, e)
             except ValueError:  # grpc's "Channel closed!" (after EtcdError: a DecodeError is a ValueError too)
                 if self._closed or not self._transport.replaced(connection):
                     raise
