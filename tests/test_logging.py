@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 import time
 
 import pytest
@@ -53,6 +55,8 @@ def test_a_failover_says_from_where_to_where_and_why(run, etcd_server, records):
         assert f"from 127.0.0.1:1 to {etcd_server.endpoint}" in failover[0].getMessage()
         assert "127.0.0.1:1" in failover[0].getMessage().split(": ", 1)[1]  # why: that endpoint refused
         assert any(r.getMessage() == f"connected to {etcd_server.endpoint}" for r in records(logging.INFO))
+        retry = [r.getMessage() for r in records(logging.DEBUG, "etcdstream.client")]
+        assert "/etcdserverpb.KV/Put on 127.0.0.1:1 failed (UNAVAILABLE): failover" in retry
         assert not any("secret-value" in r.getMessage() for r in records())
 
     run(body, ["127.0.0.1:1", etcd_server.endpoint])
@@ -143,3 +147,15 @@ def test_a_healthy_client_under_load_says_almost_nothing_at_info(run, etcd_serve
         assert at_info == [f"connected to {etcd_server.endpoint}"]
 
     run(body, etcd_server.endpoint)
+
+
+@pytest.mark.parametrize("verbosity, shown", [("", []), ("-v", ["INFO"]), ("-vv", ["INFO", "DEBUG"])])
+def test_the_cli_logs_to_stderr_with_v(etcd_server, fresh_prefix, verbosity, shown):
+    command = [sys.executable, "-m", "etcdstream", "--endpoints", f"127.0.0.1:1,{etcd_server.endpoint}",
+               "put", fresh_prefix + "k", "v"] + ([verbosity] if verbosity else [])
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    levels = sorted({line.split()[1] for line in proc.stderr.splitlines() if line.startswith("etcdstream: ")})
+    assert levels == sorted(shown), proc.stderr
+    if shown:
+        assert f"etcdstream: INFO etcdstream.client: failover from 127.0.0.1:1 to {etcd_server.endpoint}" in proc.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ._calls import Call
@@ -56,6 +57,13 @@ class TransportBase:
         if not connection.answered:
             connection.answered = True
             CLIENT.info("connected to %s", connection.endpoint)
+
+    def log_retry(self, call: Call, code: Any, decision: Decision) -> None:
+        """Say at DEBUG that call failed with code and what follows."""
+        if CLIENT.isEnabledFor(logging.DEBUG):
+            wait = f" after {decision.delay:.2f} s" if decision.delay else ""
+            CLIENT.debug("%s on %s failed (%s): %s%s", call.method, self.core.endpoint,
+                         getattr(code, "name", code), decision.step.value, wait)
 
     def _take_step(self, decision: Decision, connection: Any) -> bool:
         """Apply a decision of the retry policy to the state; True if a failover left connection (to retire)."""

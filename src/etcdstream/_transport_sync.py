@@ -159,6 +159,7 @@ class Transport(TransportBase):
             # Decided outside the handler: the error raised then has no grpc error as __context__,
             # whose traceback holds the request (Authenticate's: the password) and the token.
             decision = policy.decide(code, details, answered=connection.answered, replaced=self.replaced(connection))
+            self.log_retry(call, code, decision)
             self._apply(decision, connection)
             if decision.error is not None:
                 raise decision.error

@@ -13,6 +13,7 @@ exits (exit codes and their exceptions).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -104,10 +105,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.argv = argv
     args = parser.parse_args(argv)
     restore_stderr = _silence_grpc_logs()
+    stop_logging = _log_to_stderr(args.verbose)
     try:
         return _main(args)
     finally:
+        stop_logging()
         restore_stderr()
+
+
+def _log_to_stderr(verbosity: int) -> Callable[[], None]:
+    """With -v, the etcdstream loggers' INFO records on stderr (-vv: DEBUG too); return the undo."""
+    if not verbosity:
+        return lambda: None
+    logger = logging.getLogger("etcdstream")
+    handler = logging.StreamHandler(sys.stderr)  # the real stderr: _silence_grpc_logs moved it
+    handler.setFormatter(logging.Formatter("etcdstream: %(levelname)s %(name)s: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbosity == 1 else logging.DEBUG)
+
+    def undo() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+    return undo
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -91,6 +91,8 @@ def _common_options(defaults: bool) -> argparse.ArgumentParser:
                        help=f"per request (default {DEFAULT_TIMEOUT:g})")
     parser.add_argument("-w", "--write-out", default=d(None), choices=("simple", "json", "table"),
                         help="output format (default simple; json lines for watch)")
+    parser.add_argument("-v", "--verbose", action="count", default=d(0),
+                        help="log what the client does on stderr: -v state changes, -vv every retry too")
     return parser
 
 
