@@ -6,6 +6,7 @@ watch batches change it (`apply`). What a consumer replays from the changes it
 was given must always equal the copy.
 """
 
+from types import SimpleNamespace
 from unittest import mock
 
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 import etcdstream
 from etcdstream import Event, EventBatch, EventType, KeyValue, Snapshot, _mirror
 from etcdstream._mirror import MirrorBase, MirrorState, keep_pending
+from etcdstream._stats import Counters
 
 
 def kv(key, revision, value=None, create_revision=None):
@@ -238,7 +240,7 @@ class _Bare(MirrorBase):
     """The read-only side of a Mirror, over a state built by hand."""
 
     def __init__(self, state, prefix=b"/p/", coalesce=True):
-        super().__init__(prefix, coalesce, None)
+        super().__init__(prefix, coalesce, None, Counters())
         self._state = state
 
 
@@ -254,6 +256,7 @@ class _OneReadClient:
 
     def __init__(self):
         self.watches = []
+        self._transport = SimpleNamespace(counters=Counters())
 
     def readdir(self, prefix):
         return snapshot(41)

@@ -26,6 +26,7 @@ from etcdstream._endpoints import parse_endpoints
 from etcdstream._errors import ClientClosed, PermissionDenied
 from etcdstream._watch import WATCH_METHOD
 from etcdstream._watch_spec import watch_spec
+from etcdstream._stats import Counters
 from etcdstream._watch_sync import WatchStream
 # A failed call as grpcio raises it from a stream's iterator: code() and details().
 from etcdstream.compat.etcd3.exceptions import EtcdRpcError as FakeRpcError
@@ -199,6 +200,7 @@ class FakeTransport:
 
     def __init__(self) -> None:
         self.etcd = FakeEtcd()
+        self.counters = Counters()
         self.endpoint = parse_endpoints("http://127.0.0.1:2379")[0]
         self.connection = SimpleNamespace(channel=FakeChannel(self.etcd))
         self.tokens_forgotten = 0

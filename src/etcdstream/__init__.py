@@ -62,6 +62,7 @@ from ._results import (
     TxnResult,
     Version,
 )
+from ._stats import ClientStats, MirrorStats
 from ._sync import Client
 from ._txn import Compare, Delete, Get, Put, Txn
 from ._types import EventType, PermissionType, SortOrder, SortTarget, WatchFilter
@@ -83,6 +84,7 @@ __all__ = [
     "AuthStatus",
     "Client",
     "ClientClosed",
+    "ClientStats",
     "Compare",
     "CompactedError",
     "ConflictError",
@@ -105,6 +107,7 @@ __all__ = [
     "LeaseNotFound",
     "Member",
     "MemberAdded",
+    "MirrorStats",
     "Lock",
     "Mirror",
     "NoLeader",

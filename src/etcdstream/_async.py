@@ -32,6 +32,7 @@ from ._transport_async import AsyncTransport
 from ._election_async import AsyncElection
 from ._lock_async import AsyncLock
 from ._session_async import AsyncSession
+from ._stats import ClientStats
 from ._stm_async import AsyncSTM, run_stm
 from ._txn import Compare, Delete, Get, Put, Txn
 from ._types import WatchFilter
@@ -308,6 +309,13 @@ class AsyncClient(AsyncClusterAdmin):
         spec = watch_spec(key, range_end, from_key=from_key, start_revision=start_revision, prev_kv=prev_kv,
                           progress_notify=progress_notify, coalesce=False, filters=filters, space=self._space)
         return await self._watches.open(spec, check_max_buffered_events(max_buffered_events))
+
+    def stats(self) -> ClientStats:
+        """What the client did since it was made: calls by method and outcome, retries, failovers, watch
+        streams and reconnects, watchers, events and bytes received, events delivered, Mirror resyncs, the
+        endpoint in use and the last error (see ClientStats). A snapshot; no I/O. A namespace() view shares
+        its client's."""
+        return self._transport.counters.snapshot(str(self._transport.endpoint), self._watches.watchers)
 
     def request_progress(self) -> None:
         """Ask etcd for a progress notification now: quiet watchers' batch.revision catches up."""

@@ -10,6 +10,7 @@ difference between the old and the new copy, so consumers stay consistent.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 
@@ -17,6 +18,7 @@ from ._errors import CompactedError, ConnectionFailed, EtcdError, NoLeader, Revi
 from ._keys import Key, to_bytes
 from ._log import MIRROR
 from ._results import Snapshot
+from ._stats import Counters, MirrorStats
 from ._types import EventType
 from .codec import Event, EventBatch, KeyValue, coalesce
 
@@ -52,7 +54,8 @@ def keep_pending(pending: list[tuple[EventBatch, bool]], batch: EventBatch,
 class MirrorState:
     """The copy itself and how batches and snapshots change it (no I/O)."""
 
-    def __init__(self) -> None:
+    def __init__(self, counters: Counters | None = None) -> None:
+        self.counters = counters or Counters()
         self.data: dict[bytes, KeyValue] = {}
         self.revision = 0
         self.resyncs = 0
@@ -67,6 +70,7 @@ class MirrorState:
                    for key in old.keys() - self.data.keys()]
         if self.synced:
             self.resyncs += 1
+            self.counters.resynced()
             added = sum(1 for event in changes if event.key not in old)
             MIRROR.info("mirror read its prefix again at revision %d (%s): %d keys added, %d changed, %d removed",
                         snapshot.revision, why or "asked", added, len(changes) - added, len(removed))
@@ -89,10 +93,10 @@ class MirrorState:
 class MirrorBase(Mapping[bytes, KeyValue]):
     """What Mirror and AsyncMirror hold, and their read-only mapping side."""
 
-    def __init__(self, prefix: Key, coalesce: bool, on_change: ChangeCallback | None) -> None:
+    def __init__(self, prefix: Key, coalesce: bool, on_change: ChangeCallback | None, counters: Counters) -> None:
         self._prefix = to_bytes("prefix", prefix)
         self._coalesce = bool(coalesce)
-        self._state = MirrorState()
+        self._state = MirrorState(counters)
         self._callbacks: list[ChangeCallback] = [on_change] if on_change is not None else []
         #: (batch, resync) pairs applied but not yet read through changes()
         self._pending: list[tuple[EventBatch, bool]] = []
@@ -121,6 +125,19 @@ class MirrorBase(Mapping[bytes, KeyValue]):
     def resyncs(self) -> int:
         """How many times the mirror had to read the prefix again (compaction, another history)."""
         return self._state.resyncs
+
+    def stats(self) -> MirrorStats:
+        """Where the copy stands against etcd: its revision, the latest heard of, the lag, the last contact."""
+        state, counters = self._state, self._state.counters
+        etcd_revision = max(counters.heard_revision, state.revision)
+        last = counters.heard_at
+        return MirrorStats(state.revision, etcd_revision, etcd_revision - state.revision,
+                           None if last is None else time.monotonic() - last, len(state.data), state.resyncs,
+                           state.synced)
+
+    def lag(self) -> int:
+        """Revisions etcd is known to be ahead of the copy (stats().lag)."""
+        return self.stats().lag
 
     def snapshot(self) -> Snapshot:
         """A consistent copy: the keys and the revision they are at."""

@@ -42,7 +42,7 @@ class Mirror(MirrorBase):
 
     def __init__(self, client: Client, prefix: Key, *, coalesce: bool = True,
                  on_change: ChangeCallback | None = None) -> None:
-        super().__init__(prefix, coalesce, on_change)
+        super().__init__(prefix, coalesce, on_change, client._transport.counters)
         self._client = client
         # Guards the copy, _pending, _error, _closed and _watcher; waited on for changes of them.
         self._cond = Condition()

@@ -10,6 +10,7 @@ from ._core import ClientCore
 from ._endpoints import Endpoint
 from ._log import CLIENT
 from ._retry import Decision, Step
+from ._stats import Counters
 
 
 class TransportBase:
@@ -19,6 +20,7 @@ class TransportBase:
         self.core = core
         self._closed = False
         self._connection: Any = None  # the transport's Connection in use, opened on the first call
+        self.counters = Counters()
 
     @property
     def closed(self) -> bool:
@@ -59,7 +61,8 @@ class TransportBase:
             CLIENT.info("connected to %s", connection.endpoint)
 
     def log_retry(self, call: Call, code: Any, decision: Decision) -> None:
-        """Say at DEBUG that call failed with code and what follows."""
+        """Count a failed attempt tried again, and say at DEBUG with what code and what follows."""
+        self.counters.retry()
         if CLIENT.isEnabledFor(logging.DEBUG):
             wait = f" after {decision.delay:.2f} s" if decision.delay else ""
             CLIENT.debug("%s on %s failed (%s): %s%s", call.method, self.core.endpoint,
@@ -72,6 +75,7 @@ class TransportBase:
             self.forget_token()
         elif decision.step is Step.FAILOVER and not self.replaced(connection):
             self.core.advance(connection.generation)
+            self.counters.failover()
             CLIENT.info("failover from %s to %s: %s", connection.endpoint, self.core.endpoint,
                         decision.reason or "the watch stream broke")
             if self._connection is connection:

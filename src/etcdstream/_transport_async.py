@@ -101,6 +101,15 @@ class AsyncTransport(TransportBase):
 
     async def invoke(self, call: Call) -> bytes:
         """Send one call with the retry policy: re-authenticate, fail over, wait out elections."""
+        try:
+            response = await self._invoke(call)
+        except EtcdError as e:
+            self.counters.call(call.method, e)
+            raise
+        self.counters.call(call.method)
+        return response
+
+    async def _invoke(self, call: Call) -> bytes:
         policy = RetryPolicy(self.core, call)
         while True:
             connection = self.connect()

@@ -138,6 +138,15 @@ class Transport(TransportBase):
 
     def invoke(self, call: Call) -> bytes:
         """Send one call with the retry policy: re-authenticate, fail over, wait out elections."""
+        try:
+            response = self._invoke(call)
+        except EtcdError as e:
+            self.counters.call(call.method, e)
+            raise
+        self.counters.call(call.method)
+        return response
+
+    def _invoke(self, call: Call) -> bytes:
         policy = RetryPolicy(self.core, call)
         while True:
             connection = self.connect()

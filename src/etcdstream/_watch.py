@@ -34,6 +34,7 @@ from ._errors import (
     WatchCanceled,
 )
 from ._results import Snapshot
+from ._stats import Counters
 from ._retry import REAUTH_DETAILS
 from ._watch_spec import WatchSpec
 from .codec import EventBatch, WatchResponse
@@ -115,7 +116,8 @@ class WatcherState:
 class WatchStreamState:
     """The watchers of one client and what its Watch stream must send next."""
 
-    def __init__(self) -> None:
+    def __init__(self, counters: Counters | None = None) -> None:
+        self.counters = counters or Counters()
         self.live: list[WatcherState] = []
         self.by_id: dict[int, WatcherState] = {}
         # Set when a create was refused for a token problem: re-authenticate, then restart.
@@ -158,6 +160,7 @@ class WatchStreamState:
         if watcher.responses:
             batch = watcher.take_batch()
             self.resume_if_drained(watcher)
+            self.counters.delivered(len(batch))
             return batch
         if watcher.error is not None:
             raise watcher.error
@@ -189,6 +192,7 @@ class WatchStreamState:
         self.reauth_needed = False
         self.protocol_error = None
         self.answered = False
+        self.counters.stream_opened()
         self._resuming = [w.next_revision for w in self.live if not w.paused and w.next_revision]
         for watcher in self.live:
             watcher.watch_id = None
@@ -202,6 +206,7 @@ class WatchStreamState:
         now = time.monotonic()
         if error is not None:
             self._last_error = str(error)
+            self.counters.error(error)
         if self._broken_since is None:
             self._broken_since, self._warn_after = now, UNREACHABLE_WARNING_AFTER
             WATCH.info("watch stream broken (%s): reconnecting", self._last_error or "the call ended")
@@ -215,12 +220,14 @@ class WatchStreamState:
     def fail_all(self, error: EtcdError) -> list[WatcherState]:
         """The stream cannot go on: every live watcher ends with error."""
         failed, self.live = self.live, []
+        self.counters.error(error)
         for watcher in failed:
             watcher.error = error
         return failed
 
-    def on_response(self, resp: WatchResponse) -> list[WatcherState]:
-        """Apply one response; return the watchers whose consumers should wake up."""
+    def on_response(self, resp: WatchResponse, size: int = 0) -> list[WatcherState]:
+        """Apply one response (of size bytes); return the watchers whose consumers should wake up."""
+        self.counters.received(len(resp.events), size, resp.revision)
         if not self.answered:
             self.answered = True
             if self._broken_since is not None:
@@ -259,6 +266,7 @@ class WatchStreamState:
     def _log_reconnected(self) -> None:
         down = time.monotonic() - self._broken_since  # type: ignore[operator]
         self._broken_since, self._last_error = None, ""
+        self.counters.reconnected()
         resuming = self._resuming
         since = f" from revisions {min(resuming)}..{max(resuming)}" if resuming else ""
         WATCH.info("watch stream reconnected after %.1f s: %d watchers resumed%s", down, len(self.live), since)

@@ -189,7 +189,7 @@ class AsyncWatchStream(WatchStreamDriver):
         try:
             async for raw in call:
                 resp = codec.decode_watch_response(raw)
-                self._wake(self._state.on_response(resp))
+                self._wake(self._state.on_response(resp, len(raw)))
                 self._flush()
                 if self._state.reauth_needed:
                     self._transport.forget_token()

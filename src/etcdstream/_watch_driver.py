@@ -58,10 +58,15 @@ class WatchStreamDriver:
 
     def __init__(self, transport: TransportBase) -> None:
         self._transport = transport
-        self._state = WatchStreamState()
+        self._state = WatchStreamState(transport.counters)
         self._requests: Any = None  # the current call's request queue (queue.SimpleQueue, asyncio.Queue)
         self._call: Any = None  # the current call (grpc's, either flavour)
         self._closed = False
+
+    @property
+    def watchers(self) -> int:
+        """How many watchers are live."""
+        return len(self._state.live)
 
     def _flush(self) -> None:
         """Queue what the state has to send (creates, cancels) on the current call, if any."""

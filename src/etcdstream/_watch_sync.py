@@ -301,7 +301,7 @@ class WatchStream(WatchStreamDriver):
                 self._stream_turn.notify_all()
             return
         with self._cond:
-            woken = self._state.on_response(resp)
+            woken = self._state.on_response(resp, len(raw))
             self._flush()
             if self._state.reauth_needed:
                 self._transport.forget_token()
