@@ -131,15 +131,19 @@ def _log_to_stderr(verbosity: int) -> Callable[[], None]:
     return undo
 
 
+#: Commands that run until interrupted: Ctrl-C and SIGTERM end them with exit code 0.
+_UNTIL_INTERRUPTED = ("watch", "mirror")
+
+
 def _main(args: argparse.Namespace) -> int:
     out = Output(args.write_out or ("json" if args.command == "watch" else "simple"))
-    if args.command == "watch" and out.format == "table":
-        _error("watch prints json (one object per line) or simple, not table")
+    if args.command in _UNTIL_INTERRUPTED and out.format == "table":
+        _error(f"{args.command} prints json (one object per line) or simple, not table")
         return EXIT_USAGE
     client = None
     try:
-        if args.command == "watch":
-            # Stop like on Ctrl-C, exit 0 (once the watch starts, _CloseOnSignal takes both over).
+        if args.command in _UNTIL_INTERRUPTED:
+            # Stop like on Ctrl-C, exit 0 (once the command starts, CloseOnSignal takes both over).
             # Inside the try: a SIGTERM right after this line is handled like a later one.
             signal.signal(signal.SIGTERM, _terminate)
         client = connect(args)
@@ -158,7 +162,7 @@ def _main(args: argparse.Namespace) -> int:
         _error(str(e))
         return _exit_code(e)
     except KeyboardInterrupt:
-        return EXIT_OK if args.command == "watch" else EXIT_INTERRUPTED
+        return EXIT_OK if args.command in _UNTIL_INTERRUPTED else EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (| head): not an error; stop Python's own complaint at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

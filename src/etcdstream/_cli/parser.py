@@ -48,6 +48,7 @@ from .concurrency import cmd_elect, cmd_lock
 from .exits import EXIT_USAGE
 from .keys import cmd_del, cmd_get, cmd_ls, cmd_put
 from .settings import DEFAULT_ENDPOINTS, DEFAULT_TIMEOUT, positive_float, positive_int
+from .live import cmd_mirror
 from .watch import cmd_watch
 
 
@@ -99,7 +100,7 @@ def _common_options(defaults: bool) -> argparse.ArgumentParser:
 _EPILOG = """\
 exit codes: 0 ok; 1 etcd refused (auth, permission, compacted, key not found)
 or check found the cluster unhealthy; 2 etcd unreachable or timed out;
-64 bad arguments; 130 interrupted (watch exits 0 on Ctrl-C).
+64 bad arguments; 130 interrupted (watch and mirror exit 0 on Ctrl-C).
 """
 
 
@@ -173,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("prefix", metavar="PREFIX")
     sub.add_argument("--rev", type=positive_int, metavar="N", help="start at revision N (replaying history)")
     sub.add_argument("--prev-kv", action="store_true", help="include each key's previous value")
+
+    sub = command("mirror", cmd_mirror, "keep a copy of a prefix and show how it stands against etcd, until "
+                                        "interrupted: keys, revision, lag, events/s, last contact, reconnects, resyncs")
+    sub.add_argument("prefix", metavar="PREFIX")
+    sub.add_argument("--interval", type=positive_float, default=1.0, metavar="SECONDS",
+                     help="between two reports (default 1)")
 
     sub = command("lock", cmd_lock, "hold a distributed lock (etcdctl lock's): while COMMAND runs, or until interrupted")
     sub.add_argument("name", metavar="NAME")

@@ -14,7 +14,7 @@ from .output import Output, event_json
 from .signals import SignalThread
 
 
-class _CloseOnSignal(SignalThread):
+class CloseOnSignal(SignalThread):
     """While in it, SIGINT and SIGTERM close the client from a thread of its own; the main thread sees
     ClientClosed where it uses the client, never a KeyboardInterrupt.
 
@@ -36,7 +36,7 @@ class _CloseOnSignal(SignalThread):
 
 def cmd_watch(client: Client, args: argparse.Namespace, out: Output) -> int:
     """watch PREFIX [--rev N] [--prev-kv]: print events until interrupted (SIGINT or SIGTERM)."""
-    with _CloseOnSignal(client) as interrupt:
+    with CloseOnSignal(client) as interrupt:
         try:
             watcher = client.watchdir(os.fsencode(args.prefix), start_revision=args.rev or None,
                                       prev_kv=args.prev_kv)

@@ -1,0 +1,62 @@
+"""The CLI's live view (issue 16 §3): `etcdstream mirror PREFIX`, against etcd behind a fault proxy."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+from _testbase.proxy import FaultProxy
+
+import etcdstream
+
+
+def start(endpoint: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "etcdstream", "--endpoints", endpoint, "mirror", *args,
+                             "--interval", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def reports(proc: subprocess.Popen[str], count: int) -> list[dict]:
+    return [json.loads(proc.stdout.readline()) for _ in range(count)]
+
+
+def test_the_live_view_follows_etcd_and_shows_a_stall(etcd_server, fresh_prefix):
+    with FaultProxy(etcd_server.endpoint) as proxy, etcdstream.Client(etcd_server.endpoint) as writer:
+        writer.put(fresh_prefix + "a", "v")
+        proc = start(proxy.endpoint, fresh_prefix, "-w", "json")
+        try:
+            first = reports(proc, 2)[-1]
+            assert (first["keys"], first["lag"], first["synced"], first["resyncs"]) == (1, 0, True, 0)
+            for i in range(20):
+                revision = writer.put(f"{fresh_prefix}{i}", "v").revision
+            while (report := reports(proc, 1)[0])["revision"] < revision:
+                pass
+            assert (report["keys"], report["lag"], report["etcd_revision"]) == (21, 0, revision)
+            proxy.stall()
+            stalled = reports(proc, 7)[1:]  # the first may hold an answer already on its way
+            contacts = [r["last_contact"] for r in stalled]
+            assert contacts == sorted(contacts) and contacts[-1] >= contacts[0] + 0.8, contacts
+            proxy.resume()
+            while reports(proc, 1)[0]["last_contact"] > 1:
+                pass  # back in touch: etcd answers the progress requests again
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(20) == 0
+            assert proc.stderr.read() == ""
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def test_plain_lines_when_not_a_terminal_and_no_table(etcd_server, fresh_prefix):
+    proc = start(etcd_server.endpoint, fresh_prefix)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("keys 0  revision ") and "lag 0" in line and line.endswith("resyncs 0\n")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    table = start(etcd_server.endpoint, fresh_prefix, "-w", "table")
+    assert table.wait(20) == 64 and "mirror prints json" in table.stderr.read()
