@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .._sync import Client
 from .._txn import Compare, Get, Put
 from .exits import EXIT_OK, CommandFailed, UsageError
-from .output import Output, display, text_or_base64
+from .output import Output, Progress, display, text_or_base64
 
 #: APISIX's init_etcd directories, created by `init` unless --dir, --no-dirs or the seed file says otherwise.
 APISIX_DIRS = (
@@ -95,8 +95,10 @@ def _chunks(items: list[tuple[bytes, bytes]]) -> Iterator[list[tuple[bytes, byte
         yield chunk
 
 
-def create_missing(client: Client, items: list[tuple[bytes, bytes]]) -> tuple[list[bytes], list[bytes]]:
+def create_missing(client: Client, items: list[tuple[bytes, bytes]],
+                   on_chunk: Callable[[int, int, bool], None] | None = None) -> tuple[list[bytes], list[bytes]]:
     """Create every absent key of items in one transaction (per 128 keys); return (created, already there).
+    on_chunk(keys done, keys in all, more to do) after each transaction (a progress line).
 
     The txn puts all keys if none exists; otherwise it reads which exist and the
     next txn creates the rest, so a concurrent writer's keys are never overwritten.
@@ -121,6 +123,9 @@ def create_missing(client: Client, items: list[tuple[bytes, bytes]]) -> tuple[li
                 break
         else:
             raise CommandFailed("keys kept appearing while init created them; run it again")
+        if on_chunk is not None:
+            done = len(created) + len(existing)
+            on_chunk(done, len(items), done < len(items))
     return created, existing
 
 
@@ -147,7 +152,11 @@ def cmd_init(client: Client, args: argparse.Namespace, out: Output) -> int:
         wanted[_join(prefix, key).encode()] = value
     if not wanted:
         raise UsageError("nothing to create: --no-dirs and no seed keys")
-    created, existing = create_missing(client, list(wanted.items()))
+    progress = Progress("keys initialised")
+    try:
+        created, existing = create_missing(client, list(wanted.items()), progress.page)
+    finally:
+        progress.close()
     if out.format == "json":
         out.json({"created": [text_or_base64("key", k)["key"] for k in created],
                   "existing": [text_or_base64("key", k)["key"] for k in existing]})

@@ -1,8 +1,12 @@
-"""The CLI's live view (issue 16 §3): `etcdstream mirror PREFIX`, against etcd behind a fault proxy."""
+"""What the CLI shows while it works (issue 16 §3): `etcdstream mirror PREFIX`'s live view (against etcd behind
+a fault proxy), and the progress line of a long init on a terminal."""
 
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -60,3 +64,38 @@ def test_plain_lines_when_not_a_terminal_and_no_table(etcd_server, fresh_prefix)
         proc.wait()
     table = start(etcd_server.endpoint, fresh_prefix, "-w", "table")
     assert table.wait(20) == 64 and "mirror prints json" in table.stderr.read()
+
+
+def read_terminal(master: int) -> bytes:
+    """What a child wrote to the terminal whose master side is master, until it goes quiet."""
+    seen = b""
+    while select.select([master], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the child closed its side
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen
+
+
+def test_a_long_init_shows_progress_on_a_terminal_and_nothing_when_piped(etcd_server, fresh_prefix, tmp_path):
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({f"k{i:03d}": "v" for i in range(300)}))  # three transactions of at most 128
+    command = [sys.executable, "-m", "etcdstream", "--endpoints", etcd_server.endpoint, "init", "--no-dirs",
+               "--prefix", fresh_prefix.rstrip("/"), str(seed)]
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=slave, text=True, timeout=60)
+        os.close(slave)
+        slave = -1
+        shown = read_terminal(master)
+    finally:
+        os.close(master)
+        if slave != -1:
+            os.close(slave)
+    assert proc.returncode == 0 and proc.stdout.endswith("300 created, 0 already present\n")
+    assert b"128/300 keys initialised" in shown and b"300/300 keys initialised" in shown
+    piped = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0 and piped.stderr == "" and piped.stdout.endswith("0 created, 300 already present\n")
