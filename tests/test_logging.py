@@ -114,6 +114,7 @@ def test_a_lost_lease_is_a_warning(run, etcd_server, records):
             other.revoke(lease)
         record = await wait_for_record(records, "etcdstream.lease", "lost")
         assert record.levelno == logging.WARNING and f"lease {lease.id:x} lost" in record.getMessage()
+        assert client_of(etcd).stats().leases_lost == 1
 
     run(body, etcd_server.endpoint)
 

@@ -18,6 +18,7 @@ from ._errors import EtcdError, LeaseNotFound
 from ._log import LEASE
 from ._namespace import ROOT, KeySpace
 from ._results import Lease, LeaseInfo
+from ._stats import Counters
 
 _LEASE_GRANT = _proto.method_path("Lease", "LeaseGrant")
 _LEASE_REVOKE = _proto.method_path("Lease", "LeaseRevoke")
@@ -111,8 +112,10 @@ class KeepAliveState:
     it has expired on etcd, whether or not etcd can say so now (Go's client does the same).
     """
 
-    def __init__(self, lease: Lease, now: float, on_lost: LostCallback | None = None) -> None:
+    def __init__(self, lease: Lease, now: float, on_lost: LostCallback | None = None,
+                 counters: Counters | None = None) -> None:
         self.lease = lease
+        self.counters = counters or Counters()
         self.interval = max(lease.ttl / 3, 0.1)
         self.deadline = now + lease.ttl
         self.on_lost = on_lost
@@ -133,5 +136,6 @@ class KeepAliveState:
     def report(self, error: EtcdError) -> None:
         """Tell the application the lease is lost (in the keeper's thread or task)."""
         LEASE.warning("lease %x lost: %s", self.lease.id, error)
+        self.counters.lease_lost()
         if self.on_lost is not None:
             self.on_lost(self.lease, error)

@@ -23,6 +23,7 @@ class ClientStats:
     each reconnect); reconnects: watch streams that answered again after a break; watchers: live now;
     events_received / bytes_received: watch events and response bytes off the watch stream;
     events_delivered: events handed to the application's watchers; resyncs: Mirror re-reads of their prefix;
+    leases_lost: kept-alive leases etcd no longer has (on_lost was called);
     endpoint: in use now; last_error / last_error_time (time.time()): the last error a call or the watch
     stream met, None if none."""
 
@@ -36,6 +37,7 @@ class ClientStats:
     bytes_received: int = 0
     events_delivered: int = 0
     resyncs: int = 0
+    leases_lost: int = 0
     endpoint: str = ""
     last_error: str | None = None
     last_error_time: float | None = None
@@ -48,7 +50,7 @@ class Counters:
         self._lock = threading.Lock()
         self._calls: Counter[tuple[str, str]] = Counter()
         self.retries = self.failovers = self.watch_streams = self.reconnects = 0
-        self.events_received = self.bytes_received = self.events_delivered = self.resyncs = 0
+        self.events_received = self.bytes_received = self.events_delivered = self.resyncs = self.leases_lost = 0
         self.last_error: str | None = None
         self.last_error_time: float | None = None
         #: the highest revision etcd's answers on the watch stream carried, and when the stream last answered
@@ -105,11 +107,15 @@ class Counters:
         with self._lock:
             self.resyncs += 1
 
+    def lease_lost(self) -> None:
+        with self._lock:
+            self.leases_lost += 1
+
     def snapshot(self, endpoint: str, watchers: int) -> ClientStats:
         with self._lock:
             return ClientStats(dict(self._calls), self.retries, self.failovers, self.watch_streams, self.reconnects,
                                watchers, self.events_received, self.bytes_received, self.events_delivered,
-                               self.resyncs, endpoint, self.last_error, self.last_error_time)
+                               self.resyncs, self.leases_lost, endpoint, self.last_error, self.last_error_time)
 
 
 @dataclass(frozen=True, slots=True)

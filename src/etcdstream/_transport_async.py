@@ -185,7 +185,8 @@ class AsyncTransport(TransportBase):
             raise ClientClosed("the client is closed (make a new one)")
         task = self._keepers.get(lease.id)
         if task is None or task.done():
-            state = _lease_ops.KeepAliveState(lease, asyncio.get_running_loop().time(), on_lost)
+            state = _lease_ops.KeepAliveState(lease, asyncio.get_running_loop().time(), on_lost,
+                                                   self.counters)
             self._keepers[lease.id] = asyncio.create_task(self._keep_alive(state), name=f"etcdstream-lease-{lease.id:x}")
 
     async def stop_keep_alive(self, lease_id: int) -> None:

@@ -215,7 +215,7 @@ class Transport(TransportBase):
             if self._closed:
                 raise ClientClosed("the client is closed (make a new one)")
             if lease.id not in self._keepers or not self._keepers[lease.id].is_alive():
-                state = _lease_ops.KeepAliveState(lease, time.monotonic(), on_lost)
+                state = _lease_ops.KeepAliveState(lease, time.monotonic(), on_lost, self.counters)
                 keeper = self._keepers[lease.id] = _LeaseKeeper(self, state)
                 keeper.start()
 

@@ -7,7 +7,8 @@ Counters are read from client.stats() at each scrape (nothing is counted twice),
 ``etcdstream_calls_total{client, method, outcome}``, ``etcdstream_retries_total{client}``,
 ``etcdstream_failovers_total``, ``etcdstream_watch_streams_total``, ``etcdstream_watch_reconnects_total``,
 ``etcdstream_watch_events_received_total``, ``etcdstream_watch_bytes_received_total``,
-``etcdstream_watch_events_delivered_total``, ``etcdstream_mirror_resyncs_total``; gauges
+``etcdstream_watch_events_delivered_total``, ``etcdstream_mirror_resyncs_total``,
+``etcdstream_leases_lost_total``; gauges
 ``etcdstream_watchers{client}``, ``etcdstream_endpoint_info{client, endpoint}`` (1),
 ``etcdstream_last_error_timestamp_seconds{client}``, and per Mirror ``etcdstream_mirror_revision``,
 ``etcdstream_mirror_lag_revisions``, ``etcdstream_mirror_last_contact_seconds``, ``etcdstream_mirror_keys``
@@ -41,6 +42,7 @@ _COUNTERS = (
     ("bytes_received", "etcdstream_watch_bytes_received", "Bytes of watch responses received from etcd."),
     ("events_delivered", "etcdstream_watch_events_delivered", "Watch events handed to the application."),
     ("resyncs", "etcdstream_mirror_resyncs", "Mirror re-reads of their prefix (compaction, another history)."),
+    ("leases_lost", "etcdstream_leases_lost", "Kept-alive leases etcd no longer has."),
 )
 
 
