@@ -328,6 +328,21 @@ def test_a_silently_stalled_connection_is_noticed_and_left(run, make_etcd_server
         run(body, [proxy.endpoint, server.endpoint], keepalive_time=1, keepalive_timeout=1)
 
 
+def test_the_default_keepalive_stays_within_etcds_default_ping_policy(run, etcd_server, fresh_prefix):
+    """Pings every 6 s on an idle watch stream: etcd (at least 5 s between pings, GOAWAY after 3 faster
+    ones) never ends the stream."""
+    async def body(etcd):
+        watcher = await open_watch(etcd, fresh_prefix)
+        await asyncio.sleep(20)  # three pings or more
+        revision = (await etcd.put(fresh_prefix + "k", "v")).revision
+        assert [e[3] for e in await collect(watcher, 1)] == [revision]
+        stats = client_of(etcd).stats()
+        assert (stats.watch_streams, stats.reconnects, stats.last_error) == (1, 0, None)
+        await watcher.close()
+
+    run(body, etcd_server.endpoint)
+
+
 def test_an_iterating_consumer_is_handed_the_stream_after_a_read_that_woke_nobody(etcd_server, fresh_prefix):
     """A consumer that found the stream thread reading must take over when that read was for nobody."""
     with etcdstream.Client(etcd_server.endpoint) as client:

@@ -28,7 +28,7 @@ from etcdstream._errors import (
     WatchCanceled,
 )
 from etcdstream._results import Snapshot
-from etcdstream._watch import WatcherState, WatchStreamState
+from etcdstream._watch import WatcherState, WatchStreamState, next_pause
 from etcdstream._watch_driver import StreamStep, stream_failure
 from etcdstream._watch_spec import watch_spec
 
@@ -882,3 +882,15 @@ def test_behind_a_proxy_a_created_for_a_watch_we_canceled_is_not_the_answer_to_t
     state.on_response(response(watch_id=0, canceled=True, revision=11))
     assert slow.error is None
     assert state.on_response(response(watch_id=1, created=True, revision=11)) == [slow]
+
+
+def test_reconnect_pauses_grow_to_a_ceiling_each_a_random_half_to_whole_of_twice_the_last():
+    pauses = [next_pause(0.0)]
+    for _ in range(12):
+        pauses.append(next_pause(pauses[-1]))
+    assert 0.025 <= pauses[0] <= 0.05
+    for last, pause in zip(pauses, pauses[1:]):
+        assert min(max(last * 2, 0.05), 2.0) / 2 <= pause <= min(max(last * 2, 0.05), 2.0)
+    assert max(pauses) <= 2.0 and pauses[-1] >= 0.5
+    # Clients broken at one moment come back spread out, not in the same instant.
+    assert len({round(next_pause(1.0), 6) for _ in range(20)}) > 10

@@ -20,6 +20,11 @@ from ._endpoints import Endpoint, parse_endpoints
 
 #: Seconds a call may take unless its `timeout` says otherwise.
 DEFAULT_TIMEOUT = 10.0
+#: A connection that stalls silently is left within DEFAULT_KEEPALIVE_TIME + DEFAULT_KEEPALIVE_TIMEOUT = 10 s.
+#: etcd's default server policy refuses pings more often than every 5 s (GOAWAY too_many_pings): 6 s keeps
+#: a second of margin.
+DEFAULT_KEEPALIVE_TIME = 6.0
+DEFAULT_KEEPALIVE_TIMEOUT = 4.0
 
 _AUTHENTICATE = _proto.method_path("Auth", "Authenticate")
 
@@ -62,8 +67,8 @@ class ClientCore:
     ) -> None:
         self.endpoints = parse_endpoints(endpoints)
         self.timeout = check_timeout(timeout) or DEFAULT_TIMEOUT
-        self.keepalive_time = check_timeout(keepalive_time) or 10.0
-        self.keepalive_timeout = check_timeout(keepalive_timeout) or 5.0
+        self.keepalive_time = check_timeout(keepalive_time) or DEFAULT_KEEPALIVE_TIME
+        self.keepalive_timeout = check_timeout(keepalive_timeout) or DEFAULT_KEEPALIVE_TIMEOUT
         if (username is None) != (password is None):
             raise ValueError("pass both username and password, or neither")
         if username is not None and (not isinstance(username, str) or not isinstance(password, str)):

@@ -13,7 +13,7 @@ from types import TracebackType
 
 from . import _kv_ops, _lease_ops
 from ._calls import lease_id
-from ._core import DEFAULT_TIMEOUT, ClientCore
+from ._core import DEFAULT_KEEPALIVE_TIME, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_TIMEOUT, ClientCore
 from ._keys import Key, to_bytes
 from ._kv_ops import DEFAULT_PAGE_SIZE
 from ._lease_ops import LostCallback
@@ -53,7 +53,7 @@ class Client(ClusterAdmin):
     is unavailable. username/password: etcd auth (the token is refreshed
     transparently). ca_file: trust this CA (TLS); cert_file/key_file: a client
     certificate (mTLS). timeout: seconds per call unless a call says otherwise.
-    keepalive_time/keepalive_timeout: gRPC pings that detect a dead connection.
+    keepalive_time/keepalive_timeout: gRPC pings that detect a dead connection (within 10 s by default).
 
     Keys and values are str (UTF-8) or bytes; results are bytes (KeyValue).
     Use it as a context manager, or call close(). The blocking client is safe
@@ -72,8 +72,8 @@ class Client(ClusterAdmin):
         cert_file: str | Path | None = None,
         key_file: str | Path | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        keepalive_time: float = 10.0,
-        keepalive_timeout: float = 5.0,
+        keepalive_time: float = DEFAULT_KEEPALIVE_TIME,
+        keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT,
     ) -> None:
         self._transport = Transport(ClientCore(
             endpoints, username=username, password=password, ca_file=ca_file, cert_file=cert_file,

@@ -20,6 +20,7 @@ watcher's range: one outside it is a protocol error that restarts the stream.
 from __future__ import annotations
 
 import itertools
+import random
 import time
 from collections import deque
 
@@ -58,8 +59,9 @@ class WatcherEnded(Exception):
 
 
 def next_pause(pause: float, ceiling: float = 2.0) -> float:
-    """The pause before the next reconnect: growing from 50 ms to ceiling seconds."""
-    return min(max(pause * 2, 0.05), ceiling)
+    """The pause before the next reconnect: growing from 25-50 ms to ceiling seconds, each a random 50-100% of
+    twice the last, so that clients broken at the same moment (a cluster restart) come back spread out."""
+    return min(max(pause * 2, 0.05), ceiling) * random.uniform(0.5, 1.0)
 
 
 class WatcherState:
