@@ -231,16 +231,16 @@ def etcdctl_prefix(server, prefix: str, revision: int) -> dict[bytes, tuple[byte
 class MirrorOf:
     """Mirror (blocking, waited on in place) or AsyncMirror behind one awaitable interface."""
 
-    def __init__(self, etcd, prefix):
+    def __init__(self, etcd, prefix, **options):
         self.batches = []
 
         def record(batch, resync):
             self.batches.append((batch, resync))
 
         if etcd.kind == "sync":
-            self.mirror = etcdstream.Mirror(etcd.client, prefix, on_change=record)
+            self.mirror = etcdstream.Mirror(etcd.client, prefix, on_change=record, **options)
         else:
-            self.mirror = etcdstream.AsyncMirror(etcd, prefix, on_change=record)
+            self.mirror = etcdstream.AsyncMirror(etcd, prefix, on_change=record, **options)
 
     async def wait_synced(self, timeout=10):
         result = self.mirror.wait_synced(timeout)

@@ -177,3 +177,30 @@ def test_mirror_waits_out_a_watch_create_that_times_out(run, etcd_server, fresh_
                 await closed
 
         run(body, proxy.endpoint, timeout=2)
+
+
+def test_a_serializable_mirror_reads_from_its_member_without_a_quorum(run, etcd_cluster, fresh_prefix):
+    """serializable=True: the full read is the member's own (no quorum round), so it works with the other
+    members frozen, where a linearizable one cannot; the Mirror then follows the cluster."""
+    member, others = etcd_cluster.members[0], etcd_cluster.members[1:]
+
+    async def body(etcd):
+        await etcd.put(fresh_prefix + "a", "v")
+        await etcd.get(fresh_prefix + "a")  # linearizable: the member has applied it
+        for other in others:
+            other.freeze()
+        try:
+            linearizable = MirrorOf(etcd, fresh_prefix)
+            serializable = MirrorOf(etcd, fresh_prefix, serializable=True)
+            assert await serializable.wait_synced(20) and len(serializable.mirror) == 1
+            assert not await linearizable.wait_synced(1), "a linearizable read without a quorum"
+            await linearizable.close()
+        finally:
+            for other in others:
+                other.thaw()
+        revision = (await etcd.put(fresh_prefix + "b", "v")).revision
+        assert await serializable.wait_revision(revision, 30)
+        assert content(serializable.mirror) == etcdctl_prefix(etcd_cluster, fresh_prefix, serializable.mirror.revision)
+        await serializable.close()
+
+    run(body, member.endpoint)

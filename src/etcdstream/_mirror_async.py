@@ -38,12 +38,16 @@ class AsyncMirror(MirrorBase):
     `changes()` iterates over the same batches. Close it (or use `with`).
     The `on_change=` callback is registered before the sync starts, so it
     also sees the first full read (one registered later may miss it).
+    serializable=True reads the prefix from the member in use without a quorum round (consistent at that
+    member's revision, the watch continuing from there): a fleet's full reads spread over its members
+    instead of all going through the leader.
     """
 
     def __init__(self, client: AsyncClient, prefix: Key, *, coalesce: bool = True,
-                 on_change: ChangeCallback | None = None) -> None:
+                 on_change: ChangeCallback | None = None, serializable: bool = False) -> None:
         super().__init__(prefix, coalesce, on_change, client._transport.counters)
         self._client = client
+        self._serializable = bool(serializable)
         # Guards the copy, _pending, _error, _closed and _watcher; waited on for changes of them.
         self._cond = AsyncCondition()
         self._watcher: AsyncWatcher | None = None
@@ -121,7 +125,8 @@ class AsyncMirror(MirrorBase):
         why = ""
         try:
             while not self._closed:
-                snapshot = await self._retrying(lambda: self._client.readdir(self._prefix))
+                snapshot = await self._retrying(lambda: self._client.readdir(self._prefix,
+                                                                              serializable=self._serializable))
                 if snapshot is None:
                     return
                 async with self._cond:
