@@ -1,7 +1,7 @@
 """readdir of 100,000 keys (~180 B each, ~19 MB) from a local etcd, side by side with etcdctl and etcd-sdk-python.
 
 Variants, all in one run against the same server and keys:
-- etcdstream Client.readdir with default settings (pages of DEFAULT_PAGE_SIZE),
+- etcdstream Client.readdir with default settings (a first page, then the rest in one Range when it fits),
 - the same with AsyncClient,
 - Client.readdir in one Range (page_size above the key count),
 - `etcdctl get --prefix /apisix/routes/ > /dev/null` (a Go process, its start-up included),

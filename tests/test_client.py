@@ -15,6 +15,7 @@ import etcdstream
 from etcdstream import Compare, Delete, Get, Put
 from etcdstream._endpoints import Endpoint
 from etcdstream._keys import prefix_range
+from etcdstream import _kv_ops, _proto
 from etcdstream._kv_ops import DEFAULT_PAGE_SIZE
 from etcdstream._retry import error_from_rpc
 
@@ -378,6 +379,23 @@ def test_readdir_many_keys_with_defaults(run, etcd_server, many_keys):
         assert everything.kvs == snapshot.kvs
 
     run(body, etcd_server.endpoint)
+
+
+def test_readdir_reads_the_rest_in_one_range_when_it_fits_else_in_pages(monkeypatch):
+    kv = _proto.KeyValue(key=b"p/a", value=b"v" * 100, create_revision=3, mod_revision=3, version=1)
+    page = _proto.RangeResponse(header=_proto.ResponseHeader(revision=8), kvs=[kv], more=True,
+                                count=3).SerializeToString()
+
+    def second_request(**options):
+        op = _kv_ops.readdir("p/", **options)
+        assert _proto.RangeRequest.FromString(next(op).request).limit == options.get("page_size", DEFAULT_PAGE_SIZE)
+        return _proto.RangeRequest.FromString(op.send(page).request)
+
+    rest = second_request()
+    assert (rest.limit, rest.revision, rest.key) == (0, 8, b"p/a\0")  # two keys of ~120 B: at once
+    assert second_request(page_size=1).limit == 1  # an explicit page size pages throughout
+    monkeypatch.setattr(_kv_ops, "ONE_RANGE_BYTES", 200)  # the rest, ~240 B, no longer fits
+    assert second_request().limit == DEFAULT_PAGE_SIZE
 
 
 def test_timeout(run, etcd_server, many_keys):

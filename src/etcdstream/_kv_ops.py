@@ -31,6 +31,10 @@ from .codec import KeyValue
 #: pages of 20,000, 0.19 s in one Range), so pages must be large; 20,000 keys of
 #: ~190 B are ~4 MB per response, which bounds the client's peak memory per page.
 DEFAULT_PAGE_SIZE = 20_000
+#: Without a page_size, readdir reads the rest of a prefix in one Range after its first page when that rest
+#: is estimated (from the first page's bytes per key and etcd's count) at most this many bytes: pages cost
+#: etcd a count of the rest each, one Range is the floor. A larger rest comes in pages.
+ONE_RANGE_BYTES = 64 << 20
 
 RANGE_METHOD = _proto.method_path("KV", "Range")
 _PUT = _proto.method_path("KV", "Put")
@@ -329,35 +333,41 @@ def readdir(
     prefix: Key,
     *,
     revision: int | None = None,
-    page_size: int = DEFAULT_PAGE_SIZE,
+    page_size: int | None = None,
     keys_only: bool = False,
     serializable: bool = False,
     timeout: float | None = None,
     on_page: Callable[[int, int, bool], None] | None = None,
     space: KeySpace = ROOT,
 ) -> Operation[Snapshot]:
-    """Every key under prefix at one revision, paged (see DEFAULT_PAGE_SIZE); timeout is per page.
-    on_page(keys read so far, keys under prefix, more pages) after each page (a progress bar)."""
+    """Every key under prefix at one revision, paged (see DEFAULT_PAGE_SIZE and ONE_RANGE_BYTES; page_size:
+    pages of that many keys throughout); timeout is per page. on_page(keys read so far, keys under prefix,
+    more pages) after each page (a progress bar)."""
     start, end = space.interval(*prefix_range(to_bytes("prefix", prefix)))
     pinned = check_revision(revision)
-    page_size = check_int("page_size", page_size, 1)
+    limit = DEFAULT_PAGE_SIZE if page_size is None else check_int("page_size", page_size, 1)
     timeout = check_timeout(timeout)
     keys_only = bool(keys_only)
     serializable = bool(serializable)
 
     def run() -> Operation[Snapshot]:
-        nonlocal start, pinned
+        nonlocal start, pinned, limit
         kvs: list[KeyValue] = []
         first = None
         while True:
-            request = codec.encode_range_request(start, end, limit=page_size, revision=pinned, keys_only=keys_only,
+            request = codec.encode_range_request(start, end, limit=limit, revision=pinned, keys_only=keys_only,
                                                  serializable=serializable)
-            page = codec.decode_range_response((yield Call(RANGE_METHOD, request, timeout)))
+            raw = yield Call(RANGE_METHOD, request, timeout)
+            page = codec.decode_range_response(raw)
             if first is None:
                 first = page
                 if not pinned:
                     # Later pages read at the first page's revision: a consistent snapshot while writers run.
                     pinned = page.revision
+                if page_size is None and page.more and page.kvs:
+                    rest = page.count - len(page.kvs)
+                    if len(raw) / len(page.kvs) * rest <= ONE_RANGE_BYTES:
+                        limit = 0  # the rest in one Range
             elif page.cluster_id != first.cluster_id:
                 raise RevisionWentBackwards(
                     f"the cluster behind the endpoints changed while reading {prefix!r} (cluster id "

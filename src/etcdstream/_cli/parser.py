@@ -152,8 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("key", metavar="KEY")
     sub.add_argument("--prefix", action="store_true", help="every key starting with KEY")
     sub.add_argument("--rev", type=positive_int, metavar="N", help="as of revision N")
-    sub.add_argument("--page-size", type=positive_int, default=DEFAULT_PAGE_SIZE, metavar="N",
-                     help=f"keys per request with --prefix (default {DEFAULT_PAGE_SIZE})")
+    sub.add_argument("--page-size", type=positive_int, metavar="N",
+                     help=f"keys per request with --prefix (default: {DEFAULT_PAGE_SIZE:,} first, then the rest "
+                          "at once when it fits 64 MiB)")
 
     sub = command("put", cmd_put, "write a key")
     sub.add_argument("key", metavar="KEY")
@@ -167,8 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("ls", cmd_ls, "list the keys under a prefix (read in pages at one revision)")
     sub.add_argument("prefix", metavar="PREFIX")
     sub.add_argument("--rev", type=positive_int, metavar="N", help="as of revision N")
-    sub.add_argument("--page-size", type=positive_int, default=DEFAULT_PAGE_SIZE, metavar="N",
-                     help=f"keys per request (default {DEFAULT_PAGE_SIZE})")
+    sub.add_argument("--page-size", type=positive_int, metavar="N",
+                     help=f"keys per request (default: {DEFAULT_PAGE_SIZE:,} first, then the rest at once when "
+                          "it fits 64 MiB)")
 
     sub = command("watch", cmd_watch, "print changes under a prefix as they happen, until interrupted")
     sub.add_argument("prefix", metavar="PREFIX")
