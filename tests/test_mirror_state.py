@@ -258,7 +258,7 @@ class _OneReadClient:
         self.watches = []
         self._transport = SimpleNamespace(counters=Counters())
 
-    def readdir(self, prefix):
+    def readdir(self, prefix, **options):
         return snapshot(41)
 
     def watchdir(self, prefix, **options):

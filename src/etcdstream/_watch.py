@@ -59,9 +59,10 @@ class WatcherEnded(Exception):
 
 
 def next_pause(pause: float, ceiling: float = 2.0) -> float:
-    """The pause before the next reconnect: growing from 25-50 ms to ceiling seconds, each a random 50-100% of
-    twice the last, so that clients broken at the same moment (a cluster restart) come back spread out."""
-    return min(max(pause * 2, 0.05), ceiling) * random.uniform(0.5, 1.0)
+    """The pause before the next reconnect: growing from 37.5-50 ms to ceiling seconds, each a random 75-100% of
+    twice the last (so it surely grows), so that clients broken at the same moment (a cluster restart) come
+    back spread out."""
+    return min(max(pause * 2, 0.05), ceiling) * random.uniform(0.75, 1.0)
 
 
 class WatcherState:
