@@ -38,7 +38,7 @@ LABELS = {
     "test_watch_1000_events": "decode + read 4 fields",
     "test_range_page_10000_keys": "decode + read 3 fields",
     "test_batch_and_coalesce": "etcdstream batch_events + coalesce",
-    "test_readdir_sync_default": "etcdstream readdir (pages)",
+    "test_readdir_sync_default": "etcdstream readdir (default)",
     "test_readdir_sync_one_range": "etcdstream readdir (one Range)",
     "test_readdir_async_default": "etcdstream AsyncClient readdir",
     "test_etcdctl_get_prefix": "etcdctl get --prefix (Go process)",
