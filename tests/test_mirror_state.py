@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import etcdstream
 from etcdstream import Event, EventBatch, EventType, KeyValue, Snapshot, _mirror
-from etcdstream._mirror import MirrorBase, MirrorState, keep_pending
+from etcdstream._mirror import MIN_MAX_REPLAY, MirrorBase, MirrorState, keep_pending, max_replay
 from etcdstream._stats import Counters
 
 
@@ -269,7 +269,8 @@ class _OneReadClient:
 def test_the_watch_continues_the_snapshot_from_its_revision_plus_one_with_progress():
     client = _OneReadClient()
     etcdstream.Mirror(client, "/p/", coalesce=False)._background.stop()  # the thread ends: the client closed
-    assert client.watches == [(b"/p/", {"coalesce": False, "after": snapshot(41)})]
+    # A read that took no time: the gap worth replaying is one sync loop of etcd's.
+    assert client.watches == [(b"/p/", {"coalesce": False, "after": snapshot(41), "max_replay": MIN_MAX_REPLAY})]
     etcd = etcdstream.Client("127.0.0.1:1")  # no I/O: the watch stream is replaced
     etcd._watches = _WatchRecorder()
     spec, after = etcd.watchdir(b"/p/", coalesce=False, after=snapshot(41))
@@ -291,3 +292,22 @@ def test_the_mapping_reads_the_copy_and_a_snapshot_is_sorted_and_consistent():
     keys = iter(mirror)
     state.apply(EventBatch([put(b"/p/new", 12)], 12))  # iterating a copy: the sync may change the dict
     assert len(list(keys)) == 3
+
+
+def test_reading_again_is_chosen_beyond_what_etcd_replays_in_the_time_a_read_takes():
+    assert max_replay(0.5, 10) == 5_000  # etcd replays about 10,000 revisions a second
+    assert max_replay(0.001, 10) == MIN_MAX_REPLAY  # one sync loop's worth is always replayed
+    # No read measured yet (a saved copy): estimated from its keys.
+    assert max_replay(None, 1_000_000) == int((_mirror.READ_SECONDS + 2.0) * 10_000)
+    assert max_replay(None, 10) == MIN_MAX_REPLAY
+
+
+def test_a_read_chosen_to_catch_up_reports_the_net_change_and_is_no_resync():
+    state = MirrorState()
+    state.load(snapshot(10, kv(b"/p/a", 10), kv(b"/p/b", 10)))
+    batch = state.load(snapshot(5000, kv(b"/p/a", 4000), kv(b"/p/c", 4999)), "far behind", resync=False)
+    assert sorted((e.type, e.key) for e in batch) == [
+        (EventType.PUT, b"/p/a"), (EventType.PUT, b"/p/c"), (EventType.DELETE, b"/p/b")]
+    assert (state.revision, state.resyncs, state.counters.snapshot("", 0).resyncs) == (5000, 0, 0)
+    state.load(snapshot(6000), "compacted")
+    assert state.resyncs == 1

@@ -24,6 +24,7 @@ from etcdstream._errors import (
     EtcdError,
     NoLeader,
     PermissionDenied,
+    ReplayTooLong,
     RevisionWentBackwards,
     WatchCanceled,
 )
@@ -72,9 +73,11 @@ def sent_creates(state):
             (r for r in sent_requests(state) if r[0] == "create")]
 
 
-def watcher(prefix, start_revision=None, max_buffered_events=100_000, *, is_prefix=True, after=None):
+def watcher(prefix, start_revision=None, max_buffered_events=100_000, *, is_prefix=True, after=None,
+            max_replay=None):
     return WatcherState(watch_spec(prefix, prefix=is_prefix, start_revision=start_revision, prev_kv=False,
-                                   progress_notify=False, coalesce=False), max_buffered_events, after)
+                                   progress_notify=False, coalesce=False, max_replay=max_replay),
+                        max_buffered_events, after)
 
 
 def started(state, w, revision=10, **header):
@@ -895,3 +898,47 @@ def test_reconnect_pauses_grow_to_a_ceiling_each_a_random_three_quarters_to_whol
     assert max(pauses) <= 2.0 and pauses[-1] >= 1.5
     # Clients broken at one moment come back spread out, not in the same instant.
     assert len({round(next_pause(1.0), 6) for _ in range(20)}) > 10
+
+
+def test_a_watch_resuming_further_behind_than_its_max_replay_ends_after_delivering_what_it_holds():
+    state = WatchStreamState()
+    far, near, unlimited = (watcher("/far/", start_revision=10, max_replay=100), watcher("/near/", max_replay=100),
+                            watcher("/all/", start_revision=10))
+    # Created the first time far behind: a watch asked for that history, so it replays it.
+    far_id = started(state, far, revision=500)
+    started(state, near, revision=500)
+    started(state, unlimited, revision=500)
+    state.on_response(response(watch_id=far_id, revision=500, events=[(b"/far/a", 20)]))
+    state.restart()
+    sent = []
+    while requests := sent_requests(state):
+        sent += requests
+        for _, key, start, watch_id in (r for r in requests if r[0] == "create"):
+            state.on_response(response(watch_id=watch_id, created=True, revision=621))
+    # far resumes 601 revisions behind, near 121 (both over 100): each is canceled; unlimited replays.
+    assert [r for r in sent if r[0] == "create"] == [
+        ("create", b"/far/", 21, far.watch_id), ("create", b"/near/", 501, near.watch_id),
+        ("create", b"/all/", 10, unlimited.watch_id)]
+    assert [r for r in sent if r[0] == "cancel"] == [("cancel", far.watch_id), ("cancel", near.watch_id)]
+    assert state.live == [unlimited]
+    assert keys(state.take_news(far)) == [b"/far/a"]  # what it held first, then the error
+    with pytest.raises(ReplayTooLong) as caught:
+        state.take_news(far)
+    assert (caught.value.from_revision, caught.value.revision) == (21, 621)
+    assert "601 revisions behind" in str(caught.value)  # revisions 21..621
+    # What etcd sends for an ended watch before its cancel lands is dropped.
+    assert state.on_response(response(watch_id=far.watch_id, revision=622, events=[(b"/far/b", 622)])) == []
+
+
+def test_a_watch_resuming_within_its_max_replay_or_behind_a_proxy_made_up_header_replays():
+    state = WatchStreamState()
+    w = watcher("/w/", start_revision=10, max_replay=100)
+    started(state, w, revision=10)
+    state.on_response(response(watch_id=w.watch_id, revision=50, events=[(b"/w/a", 50)]))
+    assert restart_and_create(state, revision=150) == [(b"/w/", 51)]  # exactly 100 behind
+    assert w.active and w.created
+    state.restart()
+    [(_, _, start, new_id)] = sent_requests(state)
+    # etcd's gRPC proxy joining a watch it has makes up a header naming no member: its revision is not etcd's.
+    state.on_response(response(watch_id=new_id, created=True, revision=9_999, member=0, cluster=0))
+    assert w.active and start == 51

@@ -145,6 +145,17 @@ class RevisionWentBackwards(EtcdError):
     """etcd's history is not the one seen before (restored from a backup, or another cluster): read again."""
 
 
+class ReplayTooLong(EtcdError):
+    """A watcher resumed (after its stream broke, or a pause for a slow consumer) further behind etcd than
+    its max_replay allows: reading the prefix again is cheaper than replaying the gap (a Mirror does).
+    `from_revision`: where the watch would have resumed; `revision`: etcd's revision then."""
+
+    def __init__(self, message: str, *, from_revision: int = 0, revision: int = 0, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.from_revision = from_revision
+        self.revision = revision
+
+
 class WatchCanceled(EtcdError):
     """etcd canceled a watch for a reason with no error of its own; `reason` is etcd's."""
 

@@ -36,6 +36,33 @@ def resync_reason(error: EtcdError) -> str:
 
 ChangeCallback = Callable[[EventBatch, bool], object]
 
+#: How a Mirror resuming from far behind catches up: "auto" reads its prefix again when that is estimated
+#: cheaper than replaying the gap, "replay" always replays.
+CATCH_UP_STRATEGIES = ("auto", "replay")
+#: etcd sends a watcher that is behind at most 1,000 revisions per 100 ms sync loop (its watchBatchMaxRevs):
+#: a gap of N revisions takes about N / 10,000 seconds to replay.
+REPLAYED_REVISIONS_PER_SECOND = 10_000
+#: A gap replayed within one sync loop is never worth a read of the prefix.
+MIN_MAX_REPLAY = 1_000
+#: What a full read costs before one was measured (a Mirror started from a saved snapshot): a round trip,
+#: and per key (etcdstream's readdir of 100,000 keys over loopback: about 0.2 s).
+READ_SECONDS = 0.005
+READ_SECONDS_PER_KEY = 2e-6
+
+
+def max_replay(read_seconds: float | None, keys: int) -> int:
+    """The gap (revisions) beyond which reading the prefix again is cheaper than replaying it: what etcd
+    replays in the time the last full read took (read_seconds; None: estimated from the number of keys)."""
+    if read_seconds is None:
+        read_seconds = READ_SECONDS + keys * READ_SECONDS_PER_KEY
+    return max(MIN_MAX_REPLAY, int(read_seconds * REPLAYED_REVISIONS_PER_SECOND))
+
+
+def check_catch_up(catch_up: object) -> str:
+    if catch_up not in CATCH_UP_STRATEGIES:
+        raise ValueError(f"catch_up must be one of {', '.join(map(repr, CATCH_UP_STRATEGIES))}, got {catch_up!r}")
+    return str(catch_up)
+
 #: Batches changes() keeps for a consumer that has not read them; beyond that they are merged into
 #: one (the last event of each key: the same net change), so unread changes do not grow without bound.
 _MAX_PENDING_BATCHES = 1000
@@ -61,16 +88,18 @@ class MirrorState:
         self.resyncs = 0
         self.synced = False
 
-    def load(self, snapshot: Snapshot, why: str = "") -> EventBatch:
-        """Replace the copy with a snapshot; return the changes from the old copy to it. why: what made a
-        resync necessary (the log says it)."""
+    def load(self, snapshot: Snapshot, why: str = "", resync: bool = True) -> EventBatch:
+        """Replace the copy with a snapshot; return the changes from the old copy to it. why: what made the
+        read necessary (the log says it); resync=False: a read chosen to catch up (the history is intact),
+        not counted as a resync."""
         old, self.data = self.data, {kv.key: kv for kv in snapshot.kvs}
         changes = [Event(EventType.PUT, kv) for key, kv in self.data.items() if old.get(key) != kv]
         removed = [Event(EventType.DELETE, KeyValue(key, b"", 0, snapshot.revision))
                    for key in old.keys() - self.data.keys()]
         if self.synced:
-            self.resyncs += 1
-            self.counters.resynced()
+            if resync:
+                self.resyncs += 1
+                self.counters.resynced()
             added = sum(1 for event in changes if event.key not in old)
             MIRROR.info("mirror read its prefix again at revision %d (%s): %d keys added, %d changed, %d removed",
                         snapshot.revision, why or "asked", added, len(changes) - added, len(removed))

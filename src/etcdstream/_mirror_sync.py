@@ -10,14 +10,25 @@ difference between the old and the new copy, so consumers stay consistent.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, TypeVar
 
 from ._concurrency_sync import Background, Condition
-from ._errors import ClientClosed, EtcdError
+from ._errors import ClientClosed, EtcdError, ReplayTooLong
 from ._keys import Key
-from ._mirror import PASSING_ERRORS, RESYNC_ERRORS, ChangeCallback, MirrorBase, keep_pending, resync_reason
+from ._mirror import (
+    PASSING_ERRORS,
+    RESYNC_ERRORS,
+    ChangeCallback,
+    MirrorBase,
+    check_catch_up,
+    keep_pending,
+    max_replay,
+    resync_reason,
+)
+from ._results import Snapshot
 from ._watch import next_pause
 from .codec import EventBatch
 
@@ -41,13 +52,29 @@ class Mirror(MirrorBase):
     serializable=True reads the prefix from the member in use without a quorum round (consistent at that
     member's revision, the watch continuing from there): a fleet's full reads spread over its members
     instead of all going through the leader.
+    catch_up: how the mirror catches up when its watch resumes from far behind (a long disconnect, a
+    consumer too slow): "auto" reads the prefix again when etcd would take longer to replay the gap
+    (etcd replays about 10,000 revisions a second; a read costs what the last one took), "replay"
+    always replays. The changes reported are the same net difference either way (resync False).
+    start: a Snapshot this mirror continues (one a previous process saved from mirror.snapshot()):
+    the copy starts as it, is synced at once, and catches up from its revision, reporting only the
+    changes since (or a resync, when etcd's history is not the snapshot's).
     """
 
     def __init__(self, client: Client, prefix: Key, *, coalesce: bool = True,
-                 on_change: ChangeCallback | None = None, serializable: bool = False) -> None:
+                 on_change: ChangeCallback | None = None, serializable: bool = False, catch_up: str = "auto",
+                 start: Snapshot | None = None) -> None:
         super().__init__(prefix, coalesce, on_change, client._transport.counters)
+        if start is not None and not isinstance(start, Snapshot):
+            raise TypeError(f"start must be a Snapshot (mirror.snapshot(), readdir()), got {type(start).__name__}")
         self._client = client
         self._serializable = bool(serializable)
+        self._catch_up = check_catch_up(catch_up)
+        self._start = start
+        # Seconds the last full read took (None: none yet).
+        self._read_seconds: float | None = None
+        if start is not None:
+            self._state.load(start)  # the copy its owner already has: no change to report
         # Guards the copy, _pending, _error, _closed and _watcher; waited on for changes of them.
         self._cond = Condition()
         self._watcher: Watcher | None = None
@@ -121,21 +148,53 @@ class Mirror(MirrorBase):
                         return None
                 pause = next_pause(pause)
 
+    def _max_replay(self) -> int | None:
+        """The gap beyond which a resuming watch ends so that the prefix is read instead (None: replay all)."""
+        if self._catch_up == "replay":
+            return None
+        return max_replay(self._read_seconds, len(self._state.data))
+
+    def _read(self, why: str, resync: bool) -> Snapshot | None:
+        """Read the prefix (timed: what a read costs decides later catch-ups) and publish the change."""
+        def timed_read() -> Snapshot:
+            began = time.monotonic()
+            snapshot = self._client.readdir(self._prefix, serializable=self._serializable)
+            self._read_seconds = time.monotonic() - began
+            return snapshot
+
+        snapshot = self._retrying(timed_read)
+        if snapshot is not None:
+            with self._cond:
+                publish_as_resync = resync and self._state.synced
+                self._publish(self._state.load(snapshot, why, resync), publish_as_resync)
+        return snapshot
+
+    def _gap_too_long(self, saved: Snapshot) -> int:
+        """How far a saved copy is behind etcd when that is more than is worth replaying, else 0."""
+        limit = self._max_replay()
+        if limit is None:
+            return 0
+        now = self._retrying(lambda: self._client.range(self._prefix, prefix=True, count_only=True,
+                                                                serializable=self._serializable))
+        gap = now.revision - saved.revision if now is not None else 0
+        return gap if gap > limit else 0
+
     def _run(self) -> None:
-        why = ""
+        snapshot, why, resync = self._start, "", True
         try:
+            if snapshot is not None:
+                gap = self._gap_too_long(snapshot)
+                if gap:
+                    snapshot, why, resync = None, _catch_up_reason(gap), False
             while not self._closed:
-                snapshot = self._retrying(lambda: self._client.readdir(self._prefix,
-                                                                              serializable=self._serializable))
                 if snapshot is None:
-                    return
-                with self._cond:
-                    resync = self._state.synced
-                    self._publish(self._state.load(snapshot, why), resync)
+                    snapshot = self._read(why, resync)
+                    if snapshot is None:
+                        return
                 try:
                     # The watch continues the snapshot: from its revision + 1, in its history.
                     watcher = self._retrying(lambda: self._client.watchdir(
-                        self._prefix, coalesce=self._coalesce, after=snapshot
+                        self._prefix, coalesce=self._coalesce, after=snapshot, max_replay=self._max_replay()
                     ))
                     if watcher is None:
                         return
@@ -148,13 +207,20 @@ class Mirror(MirrorBase):
                         with self._cond:
                             self._state.apply(batch)
                             self._publish(batch, False)
+                except ReplayTooLong as e:
+                    why, resync = _catch_up_reason(e.revision - e.from_revision + 1), False
                 except RESYNC_ERRORS as e:
-                    why = resync_reason(e)
-                    continue
-                return  # the watcher was closed
+                    why, resync = resync_reason(e), True
+                else:
+                    return  # the watcher was closed
+                snapshot = None
         except ClientClosed:
             pass
         except EtcdError as error:
             with self._cond:
                 self._error = error
                 self._cond.notify_all()
+
+
+def _catch_up_reason(gap: int) -> str:
+    return f"resumed {gap} revisions behind etcd: reading is cheaper than replaying them"

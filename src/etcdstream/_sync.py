@@ -274,7 +274,7 @@ class Client(ClusterAdmin):
     def watchdir(self, prefix: Key, *, start_revision: int | None = None, prev_kv: bool = False,
                        progress_notify: bool = True, coalesce: bool = False, fragment: bool = False,
                        filters: Iterable[WatchFilter] = (), max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS,
-                       after: Snapshot | None = None) -> Watcher:
+                       after: Snapshot | None = None, max_replay: int | None = None) -> Watcher:
         """Watch every key under prefix: an iterator of EventBatch (all events ready at that moment),
         an async iterator for the asyncio client.
 
@@ -292,6 +292,10 @@ class Client(ClusterAdmin):
         Returns once etcd created the watch (a refused one raises here).
         A watcher holding max_buffered_events unread events is paused on the server
         and resumed from where it stopped once read (a slow consumer loses nothing).
+        max_replay: a watch resuming (after the stream broke, or such a pause) more than this many
+        revisions behind etcd ends with ReplayTooLong instead of replaying the gap: etcd replays about
+        10,000 revisions a second, reading a prefix again is often far cheaper (a Mirror does that).
+        None: always replay.
         """
         if after is not None and not isinstance(after, Snapshot):
             raise TypeError(f"after must be the Snapshot readdir() returned, got {type(after).__name__}")
@@ -299,7 +303,7 @@ class Client(ClusterAdmin):
             start_revision = after.revision + 1
         spec = watch_spec(prefix, prefix=True, start_revision=start_revision, prev_kv=prev_kv,
                           progress_notify=progress_notify, coalesce=coalesce, fragment=fragment, filters=filters,
-                          space=self._space)
+                          space=self._space, max_replay=max_replay)
         return self._watches.open(spec, check_max_buffered_events(max_buffered_events), after)
 
     def watch(self, key: Key, range_end: Key | None = None, *, from_key: bool = False,

@@ -31,6 +31,7 @@ from ._errors import (
     CompactedError,
     EtcdError,
     PermissionDenied,
+    ReplayTooLong,
     RevisionWentBackwards,
     WatchCanceled,
 )
@@ -363,11 +364,24 @@ class WatchStreamState:
             return []
         self.by_id[resp.watch_id] = watcher
         if self._same_history(watcher, resp):
+            if watcher.created and self._replay_too_long(watcher, resp):
+                return self._end(watcher, ReplayTooLong(
+                    f"watch of {watcher.spec.key!r} resumed {resp.revision - watcher.revision} revisions behind "
+                    f"etcd (more than max_replay={watcher.spec.max_replay}): read the prefix again",
+                    from_revision=watcher.next_revision, revision=resp.revision))
             watcher.created = True
             if watcher.revision == 0:
                 # Watching "from now": everything up to the creation revision is known.
                 watcher.revision = resp.revision
         return [watcher]
+
+    @staticmethod
+    def _replay_too_long(watcher: WatcherState, resp: WatchResponse) -> bool:
+        """A watch created again (a new stream, a drained pause) would replay more than its max_replay. The
+        created response's header has etcd's current revision; one naming no member is made up by etcd's
+        gRPC proxy (its revision is not etcd's)."""
+        limit = watcher.spec.max_replay
+        return bool(limit and resp.member_id and watcher.revision and resp.revision - watcher.revision > limit)
 
     def _on_canceled(self, watcher: WatcherState, resp: WatchResponse) -> list[WatcherState]:
         del self.by_id[resp.watch_id]

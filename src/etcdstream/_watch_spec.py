@@ -31,6 +31,8 @@ class WatchSpec:
     fragment: bool
     filters: tuple[WatchFilter, ...] = ()  #: the events etcd leaves out
     space: KeySpace = ROOT
+    #: A watch resumed more than this many revisions behind etcd ends with ReplayTooLong (0: always replays).
+    max_replay: int = 0
 
 
 def watch_spec(
@@ -46,23 +48,28 @@ def watch_spec(
     fragment: bool = False,
     filters: Iterable[WatchFilter] = (),
     space: KeySpace = ROOT,
+    max_replay: int | None = None,
 ) -> WatchSpec:
     """Check a watch's arguments (before any I/O) and return its spec: one key, [key, range_end), the keys
     under the prefix key, or every key from key on (see _keys.key_range), in the namespace space."""
     start, end = space.interval(*key_range(key, range_end, prefix=prefix, from_key=from_key))
-    if start_revision is not None and (
-        not isinstance(start_revision, int) or isinstance(start_revision, bool) or start_revision < 1
-    ):
+    if start_revision is not None and not _is_positive_int(start_revision):
         raise ValueError(f"start_revision must be an int >= 1 (or None for now), got {start_revision!r}")
     if isinstance(filters, (str, bytes)) or not isinstance(filters, Iterable):
         raise TypeError(f"filters must be an iterable of WatchFilter, got {type(filters).__name__}")
+    if max_replay is not None and not _is_positive_int(max_replay):
+        raise ValueError(f"max_replay must be an int >= 1 (or None: always replay), got {max_replay!r}")
     checked = tuple(sorted({WatchFilter(check_enum("filters item", f, WatchFilter)) for f in filters}))
     return WatchSpec(start, end, start_revision or 0, bool(prev_kv), bool(progress_notify), bool(coalesce),
-                     bool(fragment), checked, space)
+                     bool(fragment), checked, space, max_replay or 0)
 
 
 def check_max_buffered_events(value: object) -> int:
     """Return a watcher's buffer bound if it is an int >= 1, else raise."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not _is_positive_int(value):
         raise ValueError(f"max_buffered_events must be an int >= 1, got {value!r}")
     return value
+
+
+def _is_positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
