@@ -19,12 +19,13 @@ def sizes(quick: bool) -> dict:
     if quick:
         return {"READDIR_KEYS": 10_000, "READDIR_ROUNDS": 3, "CATCHUP_KEYS": 10_000,
                 "REPLAY_SIZES": {"1/msg": (1_000, 1), "100/msg": (200, 100)},
-                "WATCH_ROUNDS": 2, "LIVE_SECONDS": 0.5, "N_WATCHES": 1_000}
+                "WATCH_ROUNDS": 2, "LIVE_SECONDS": 0.5, "N_WATCHES": 1_000, "CATCH_UP_GAPS": (1_000, 10_000)}
     # Replay scaled down from 20,000 / 200,000 events per round: on 2 shared cores
     # the Python replay server and grpcio need ~250 µs per one-event message.
     return {"READDIR_KEYS": 100_000, "READDIR_ROUNDS": 5, "CATCHUP_KEYS": 100_000,
             "REPLAY_SIZES": {"1/msg": (5_000, 1), "100/msg": (1_000, 100)},
-            "WATCH_ROUNDS": 5, "LIVE_SECONDS": 2.0, "N_WATCHES": 1_000}
+            "WATCH_ROUNDS": 5, "LIVE_SECONDS": 2.0, "N_WATCHES": 1_000,
+            "CATCH_UP_GAPS": (1_000, 10_000, 100_000)}
 
 
 def describe(quick: bool, endpoints: str | None) -> str:
@@ -36,7 +37,8 @@ def describe(quick: bool, endpoints: str | None) -> str:
             f"{s['CATCHUP_KEYS']:,} events written in txns of 100 ops ({s['CATCHUP_KEYS'] // 100:,} revisions; "
             f"one key per revision would take etcd minutes); live: one writer process putting at full speed for "
             f"{s['LIVE_SECONDS']:g} s per round; replay server (its own process): {replay} per round; "
-            f"{s['N_WATCHES']:,} watches on distinct prefixes; client CPU = this process, all threads")
+            f"{s['N_WATCHES']:,} watches on distinct prefixes; Mirror catch-up after gaps of "
+            f"{', '.join(f'{g:,}' for g in s['CATCH_UP_GAPS'])} single-key revisions on 1,000 keys; client CPU = this process, all threads")
 
 
 _SIZES = sizes(QUICK)
@@ -47,6 +49,7 @@ REPLAY_SIZES = _SIZES["REPLAY_SIZES"]
 WATCH_ROUNDS = _SIZES["WATCH_ROUNDS"]
 LIVE_SECONDS = _SIZES["LIVE_SECONDS"]
 N_WATCHES = _SIZES["N_WATCHES"]
+CATCH_UP_GAPS = _SIZES["CATCH_UP_GAPS"]
 
 _progress_fd = int(os.environ.get("ETCDSTREAM_BENCH_PROGRESS_FD", "-1"))
 

@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-SUITES = ["test_codec.py", "test_readdir.py", "test_watch.py", "test_connections.py", "test_proxy.py"]
+SUITES = ["test_codec.py", "test_readdir.py", "test_watch.py", "test_catch_up.py", "test_connections.py",
+          "test_proxy.py"]
 
 # Per group (by its start): the variant the others are compared with, and what is compared.
 # "time": speed-up = baseline median / median; "cpu": client CPU per event relative to the baseline.
@@ -32,6 +33,7 @@ BASELINES = [
     ("readdir", "etcdctl", "time"),
     ("watch replay", "grpcio_raw", "cpu"),
     ("watch catch-up", "catchup_etcdstream", "time"),
+    ("mirror catch-up", "catch_up_replay", "time"),
 ]
 
 LABELS = {
@@ -51,6 +53,8 @@ LABELS = {
     "test_catchup_etcdstream": "etcdstream watchdir",
     "test_catchup_grpcio_protobuf_unfragmented": "grpcio + protobuf",
     "test_catchup_readdir": "etcdstream readdir instead",
+    "test_catch_up_replay": "Mirror(start=saved copy, catch_up='replay')",
+    "test_catch_up_auto": "Mirror(start=saved copy), catch_up='auto' (default)",
     "test_live_etcdstream": "etcdstream watchdir",
     "test_connections_etcdstream": "etcdstream watchdir",
     "test_connections_etcd_sdk_python": "etcd-sdk-python add_watch_prefix_callback",
