@@ -5,7 +5,7 @@ in a child pytest with --benchmark-json, against one etcd it starts on free
 loopback ports (or --endpoints), then builds the table from that JSON. Each row
 is a median over the rounds of that variant; ratios are between variants
 measured in the same run. A missing peer (pip install '.[bench]') shows as
-skipped. Run: python bench/harness.py [--quick] [--json FILE] [--endpoints H:P]
+skipped. Run: python bench/harness.py [--quick] [--json FILE] [--plot DIR] [--endpoints H:P]
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                     "other Python clients, print one table.")
     parser.add_argument("--quick", action="store_true", help="a small version (under a minute)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--plot", metavar="DIR", help="also draw PNG charts of the results into DIR "
+                        "(needs matplotlib: pip install '.[plot]'); bench/plot.py draws them from a --json file too")
     parser.add_argument("--endpoints", metavar="HOST:PORT[,...]",
                         help="use this etcd (plain http) instead of starting one; the bench deletes what it writes")
     parser.add_argument("-k", metavar="EXPR", help="only the benchmarks pytest -k EXPR selects")
@@ -278,11 +280,24 @@ def _versions() -> str:
     return ", ".join(parts)
 
 
+def _can_plot() -> bool:
+    """Whether --plot can draw, checked before the run rather than after minutes of benchmarks."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        sys.stderr.write("etcdstream bench: --plot needs matplotlib: pip install '.[plot]' "
+                         "(bash bench/run --plot installs it)\n")
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks and print the table; return an exit code."""
     args = _parse(argv)
     if str(BENCH_DIR) not in sys.path:
         sys.path.insert(0, str(BENCH_DIR))
+    if args.plot and not _can_plot():
+        return 2
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="etcdstream-bench-") as tmp:
         json_path = os.path.join(tmp, "pytest-benchmark.json")
@@ -315,12 +330,18 @@ def main(argv: list[str] | None = None) -> int:
           "CPU = client CPU per event / the floor's (lower is better)")
     print()
     print_table(rows, skipped)
+    summary = {"size": size, "seconds": round(elapsed, 1), "date": time.strftime("%Y-%m-%d"),
+               "machine": _machine(results), "versions": _versions(), "rows": rows, "skipped": skipped,
+               "pytest_benchmark": results}
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"size": size, "seconds": round(elapsed, 1), "machine": _machine(results),
-                       "versions": _versions(), "rows": rows, "skipped": skipped,
-                       "pytest_benchmark": results}, f, indent=1, default=str)
+            json.dump(summary, f, indent=1, default=str)
         print(f"\nresults written to {args.json}")
+    if args.plot:
+        from plot import write_charts
+
+        written = write_charts(summary, args.plot)
+        print(f"\ncharts written to {args.plot}: {', '.join(p.name for p in written) or 'none (no rows to draw)'}")
     return 0 if code in (0, 5) else 1
 
 
