@@ -96,10 +96,10 @@ def test_a_saved_copy_of_another_history_is_read_again_as_a_resync(run, etcd_ser
     run(body, etcd_server.endpoint)
 
 
-def test_a_mirror_cut_off_for_a_long_gap_reads_again_instead_of_replaying(run, etcd_server, fresh_prefix, caplog):
+def test_a_mirror_cut_off_for_a_long_gap_reads_again_instead_of_replaying(run, etcd_path, fresh_prefix, caplog):
     p = fresh_prefix.encode()
     caplog.set_level(logging.INFO, logger="etcdstream.mirror")
-    with FaultProxy(etcd_server.endpoint) as proxy:
+    with FaultProxy(etcd_path.endpoint) as proxy:
 
         async def body(etcd):
             await seeded_copy(etcd, p)
@@ -110,10 +110,10 @@ def test_a_mirror_cut_off_for_a_long_gap_reads_again_instead_of_replaying(run, e
             before = {kv.key: kv.value for kv in mirror.mirror.snapshot().kvs}
             first_batches = len(mirror.batches)
             proxy.drop()  # etcd unreachable for the client while the gap grows
-            last = write_gap(etcd_server.endpoint, p, MIN_MAX_REPLAY + 500)
+            last = write_gap(etcd_path.etcd_endpoints, p, MIN_MAX_REPLAY + 500)
             proxy.resume()
             assert await mirror.wait_revision(last, 30)
-            assert_mirror_equals_etcd(mirror.mirror, etcd_server, fresh_prefix)
+            assert_mirror_equals_etcd(mirror.mirror, etcd_path.etcd, fresh_prefix)
             after = {kv.key: kv.value for kv in mirror.mirror.snapshot().kvs}
             assert fold(before, mirror.batches[first_batches:]) == after
             assert mirror.mirror.resyncs == 0
