@@ -70,7 +70,7 @@ class MirrorState:
                    for key in old.keys() - self.data.keys()]
         if self.synced:
             self.resyncs += 1
-            self.counters.resynced()
+            self.counters.add("resyncs")
             added = sum(1 for event in changes if event.key not in old)
             MIRROR.info("mirror read its prefix again at revision %d (%s): %d keys added, %d changed, %d removed",
                         snapshot.revision, why or "asked", added, len(changes) - added, len(removed))
