@@ -44,12 +44,24 @@ def outside(fresh_prefix: str) -> list[str]:
     return [fresh_prefix + "ns.", fresh_prefix + "ns0", fresh_prefix + "ns", fresh_prefix + "n/a"]
 
 
-def test_reads_writes_and_deletes_see_only_the_namespace_without_its_prefix(run, etcd_server, fresh_prefix):
+@pytest.fixture
+def outside_keys(run, etcd_server, fresh_prefix) -> list[str]:
+    """outside(fresh_prefix), written to etcd before the test."""
+    keys = outside(fresh_prefix)
+
+    async def put_all(etcd):
+        for key in keys:
+            await etcd.put(key, "outside")
+
+    run(put_all, etcd_server.endpoint)
+    return keys
+
+
+def test_reads_writes_and_deletes_see_only_the_namespace_without_its_prefix(run, etcd_server, fresh_prefix,
+                                                                             outside_keys):
     ns = fresh_prefix + "ns/"
 
     async def body(etcd):
-        for key in outside(fresh_prefix):
-            await etcd.put(key, "outside")
         view = namespace_of(etcd, ns)
         assert view.prefix == ns.encode() and ns in repr(client_of(view))
         revision = (await view.put("a", "1")).revision
@@ -70,7 +82,7 @@ def test_reads_writes_and_deletes_see_only_the_namespace_without_its_prefix(run,
         deleted = await view.delete("", prefix=True, prev_kv=True)
         assert deleted == 3 and sorted(kv.key for kv in deleted.prev_kvs) == [b"a", b"b", b"c/d"]
         # Nothing outside was read, counted or deleted.
-        assert set(etcdctl_prefix(etcd_server, fresh_prefix, 0)) == {k.encode() for k in outside(fresh_prefix)}
+        assert set(etcdctl_prefix(etcd_server, fresh_prefix, 0)) == {k.encode() for k in outside_keys}
 
     run(body, etcd_server.endpoint)
 
@@ -85,12 +97,10 @@ def test_etcdctl_sees_the_full_keys_and_nested_views_add_up(run, etcd_server, fr
     run(body, etcd_server.endpoint)
 
 
-def test_transactions_compare_and_write_inside_the_namespace(run, etcd_server, fresh_prefix):
+def test_transactions_compare_and_write_inside_the_namespace(run, etcd_server, fresh_prefix, outside_keys):
     ns = fresh_prefix + "ns/"
 
     async def body(etcd):
-        for key in outside(fresh_prefix):
-            await etcd.put(key, "outside")
         view = namespace_of(etcd, ns)
         revision = await view.create("x", "1")
         with pytest.raises(etcdstream.KeyExistsError) as exists:
@@ -113,7 +123,7 @@ def test_transactions_compare_and_write_inside_the_namespace(run, etcd_server, f
         assert [kv.key for kv in result.responses[1].kvs] == [pushed, b"x", b"y"]
         assert [kv.key for kv in result.responses[2].responses[0].prev_kvs] == [b"x"]
         assert (await etcd.get(ns + "y")).value == b"new" and await etcd.get(ns + "x") is None
-        for key in outside(fresh_prefix):
+        for key in outside_keys:
             assert (await etcd.get(key)) is not None
 
     run(body, etcd_server.endpoint)

@@ -136,6 +136,6 @@ class KeepAliveState:
     def report(self, error: EtcdError) -> None:
         """Tell the application the lease is lost (in the keeper's thread or task)."""
         LEASE.warning("lease %x lost: %s", self.lease.id, error)
-        self.counters.lease_lost()
+        self.counters.add("leases_lost")
         if self.on_lost is not None:
             self.on_lost(self.lease, error)

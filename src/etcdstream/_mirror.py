@@ -99,7 +99,7 @@ class MirrorState:
         if self.synced:
             if resync:
                 self.resyncs += 1
-                self.counters.resynced()
+                self.counters.add("resyncs")
             added = sum(1 for event in changes if event.key not in old)
             MIRROR.info("mirror read its prefix again at revision %d (%s): %d keys added, %d changed, %d removed",
                         snapshot.revision, why or "asked", added, len(changes) - added, len(removed))

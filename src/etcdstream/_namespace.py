@@ -42,10 +42,12 @@ class KeySpace:
         return codec.without_prefix(items, self.prefix) if self.prefix else items
 
     def strip_kv(self, kv: KeyValue | None) -> KeyValue | None:
-        return kv if kv is None or not self.prefix else codec.without_prefix((kv,), self.prefix)[0]
+        """A KeyValue (or None) as the namespace shows it."""
+        return kv if kv is None else self.strip([kv])[0]
 
     def strip_batch(self, batch: EventBatch) -> EventBatch:
-        return EventBatch(codec.without_prefix(batch.events, self.prefix), batch.revision) if self.prefix else batch
+        """A watch's EventBatch as the namespace shows it (watchers call it only inside a namespace)."""
+        return EventBatch(codec.without_prefix(batch.events, self.prefix), batch.revision)
 
     def keys_inside(self, keys: Iterable[bytes]) -> list[bytes]:
         """The keys that lie in the namespace, as it shows them (a lease's keys may be anywhere; Go's leasePrefix)."""

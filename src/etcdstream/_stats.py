@@ -66,13 +66,11 @@ class Counters:
             if error is not None:
                 self._note_error(error)
 
-    def retry(self) -> None:
+    def add(self, name: str, n: int = 1) -> None:
+        """Add n to the count `name`: retries, failovers, watch_streams, reconnects, events_delivered, resyncs or
+        leases_lost."""
         with self._lock:
-            self.retries += 1
-
-    def failover(self) -> None:
-        with self._lock:
-            self.failovers += 1
+            setattr(self, name, getattr(self, name) + n)
 
     def error(self, error: Exception) -> None:
         """The watch stream met error (it goes on, or its watchers end with it)."""
@@ -82,14 +80,6 @@ class Counters:
     def _note_error(self, error: Exception) -> None:
         self.last_error, self.last_error_time = f"{type(error).__name__}: {error}", time.time()
 
-    def stream_opened(self) -> None:
-        with self._lock:
-            self.watch_streams += 1
-
-    def reconnected(self) -> None:
-        with self._lock:
-            self.reconnects += 1
-
     def received(self, events: int, size: int, revision: int) -> None:
         """A watch response of size bytes with events, its header at revision. Without the lock: only the
         watch stream's reader calls it, one response at a time (the hot path)."""
@@ -98,18 +88,6 @@ class Counters:
         if revision > self.heard_revision:
             self.heard_revision = revision
         self.heard_at = time.monotonic()
-
-    def delivered(self, events: int) -> None:
-        with self._lock:
-            self.events_delivered += events
-
-    def resynced(self) -> None:
-        with self._lock:
-            self.resyncs += 1
-
-    def lease_lost(self) -> None:
-        with self._lock:
-            self.leases_lost += 1
 
     def snapshot(self, endpoint: str, watchers: int) -> ClientStats:
         with self._lock:

@@ -62,7 +62,7 @@ class TransportBase:
 
     def log_retry(self, call: Call, code: Any, decision: Decision) -> None:
         """Count a failed attempt tried again, and say at DEBUG with what code and what follows."""
-        self.counters.retry()
+        self.counters.add("retries")
         if CLIENT.isEnabledFor(logging.DEBUG):
             wait = f" after {decision.delay:.2f} s" if decision.delay else ""
             CLIENT.debug("%s on %s failed (%s): %s%s", call.method, self.core.endpoint,
@@ -75,7 +75,7 @@ class TransportBase:
             self.forget_token()
         elif decision.step is Step.FAILOVER and not self.replaced(connection):
             self.core.advance(connection.generation)
-            self.counters.failover()
+            self.counters.add("failovers")
             CLIENT.info("failover from %s to %s: %s", connection.endpoint, self.core.endpoint,
                         decision.reason or "the watch stream broke")
             if self._connection is connection:

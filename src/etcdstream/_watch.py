@@ -164,7 +164,7 @@ class WatchStreamState:
         if watcher.responses:
             batch = watcher.take_batch()
             self.resume_if_drained(watcher)
-            self.counters.delivered(len(batch))
+            self.counters.add("events_delivered", len(batch))
             return batch
         if watcher.error is not None:
             raise watcher.error
@@ -196,7 +196,7 @@ class WatchStreamState:
         self.reauth_needed = False
         self.protocol_error = None
         self.answered = False
-        self.counters.stream_opened()
+        self.counters.add("watch_streams")
         self._resuming = [w.next_revision for w in self.live if not w.paused and w.next_revision]
         for watcher in self.live:
             watcher.watch_id = None
@@ -270,7 +270,7 @@ class WatchStreamState:
     def _log_reconnected(self) -> None:
         down = time.monotonic() - self._broken_since  # type: ignore[operator]
         self._broken_since, self._last_error = None, ""
-        self.counters.reconnected()
+        self.counters.add("reconnects")
         resuming = self._resuming
         since = f" from revisions {min(resuming)}..{max(resuming)}" if resuming else ""
         WATCH.info("watch stream reconnected after %.1f s: %d watchers resumed%s", down, len(self.live), since)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
 import grpc
 
 from ..._errors import CompactedError, ConnectionFailed, EtcdError, Timeout
@@ -78,6 +83,27 @@ def translate(error: EtcdError) -> Exception:
     if error.code is not None:
         return EtcdRpcError(grpc.StatusCode[error.code], error.details or str(error))
     return Etcd3Exception(str(error))
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(f: F) -> F:
+    """Raise python-etcd3's exceptions for etcdstream's (generator functions too, when iterated)."""
+    if inspect.isgeneratorfunction(f):
+        def generator(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from f(*args, **kwargs)
+            except EtcdError as e:
+                raise translate(e) from e
+        return functools.wraps(f)(generator)  # type: ignore[return-value]
+
+    def handler(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except EtcdError as e:
+            raise translate(e) from e
+    return functools.wraps(f)(handler)  # type: ignore[return-value]
 
 
 def translate_rpc_error(error: grpc.RpcError) -> Exception:
