@@ -1,11 +1,11 @@
 """`etcdstream bench`: every headline benchmark in one run, printed as one table.
 
-Runs the pytest-benchmark suites of bench/ (codec, readdir, watch, connections, proxy)
+Runs the pytest-benchmark suites of bench/ (codec, readdir, watch, connections, proxy, fleet)
 in a child pytest with --benchmark-json, against one etcd it starts on free
 loopback ports (or --endpoints), then builds the table from that JSON. Each row
 is a median over the rounds of that variant; ratios are between variants
 measured in the same run. A missing peer (pip install '.[bench]') shows as
-skipped. Run: python bench/harness.py [--quick] [--json FILE] [--plot DIR] [--endpoints H:P]
+skipped. Run: python bench/harness.py [--quick] [--fleet] [--json FILE] [--plot DIR] [--endpoints H:P]
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 SUITES = ["test_codec.py", "test_readdir.py", "test_watch.py", "test_catch_up.py", "test_connections.py",
-          "test_proxy.py"]
+          "test_proxy.py", "test_fleet.py"]
+FLEET_SUITE = "test_fleet.py"
 
 # Per group (by its start): the variant the others are compared with, and what is compared.
 # "time": speed-up = baseline median / median; "cpu": client CPU per event relative to the baseline.
@@ -34,6 +35,8 @@ BASELINES = [
     ("watch replay", "grpcio_raw", "cpu"),
     ("watch catch-up", "catchup_etcdstream", "time"),
     ("mirror catch-up", "catch_up_replay", "time"),
+    ("fleet:", "[direct]", "time"),
+    ("fleet restart storm", "[linearizable]", "time"),
 ]
 
 LABELS = {
@@ -60,6 +63,8 @@ LABELS = {
     "test_connections_etcd_sdk_python": "etcd-sdk-python add_watch_prefix_callback",
     "test_open_watches_at_once": "etcdstream watchdir, direct vs grpc-proxy, alternating",
     "test_resume_after_the_path_returns": "etcdstream watchdir, direct vs grpc-proxy, alternating",
+    "test_fleet_converge": "etcdstream AsyncMirrors",
+    "test_fleet_restart_storm": "etcdstream AsyncMirrors",
 }
 
 
@@ -69,6 +74,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         description="Start a local etcd, run etcdstream's headline benchmarks side by side with etcdctl and "
                     "other Python clients, print one table.")
     parser.add_argument("--quick", action="store_true", help="a small version (under a minute)")
+    parser.add_argument("--fleet", action="store_true",
+                        help=f"only the fleet benchmark ({FLEET_SUITE}: worker processes' Mirrors on a 3-member cluster)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--plot", metavar="DIR", help="also draw PNG charts of the results into DIR "
                         "(needs matplotlib: pip install '.[plot]'); bench/plot.py draws them from a --json file too")
@@ -122,7 +129,7 @@ def run_suites(args: argparse.Namespace, json_path: str, log_path: str) -> int:
     if args.endpoints:
         env["ETCDSTREAM_BENCH_ENDPOINTS"] = args.endpoints
     env.pop("ETCDSTREAM_NO_EXTENSIONS", None)  # the compiled codec is what is measured (the suites time the twin too)
-    paths = [str(BENCH_DIR / name) for name in SUITES]
+    paths = [str(BENCH_DIR / name) for name in ([FLEET_SUITE] if args.fleet else SUITES)]
     extra = ["-k", args.k] if args.k else []
     timing = (["--benchmark-max-time=0.25", "--benchmark-min-rounds=3", "--benchmark-warmup-iterations=1"]
               if args.quick else ["--benchmark-max-time=1.0", "--benchmark-min-rounds=5"])
@@ -181,6 +188,8 @@ def _variant(bench: dict) -> str:
         return {"cython": "etcdstream compiled", "python": "etcdstream pure Python", "protobuf-upb": "protobuf (upb)",
                 "cython-via-kv": "etcdstream compiled, via .kv",
                 "floor": "floor: the same objects, no parsing"}.get(param, param)
+    if base in ("test_fleet_converge", "test_fleet_restart_storm"):
+        return f"{label}, {param}"
     return label
 
 
@@ -222,9 +231,21 @@ def build_rows(results: dict) -> list[dict]:
                 notes.append(f"{info['events_per_s']:,} events/s")
             if "cpu_us_per_event" in info:
                 notes.append(f"{info['cpu_us_per_event']:.2f} µs CPU/event")
-            if "connections" in info:
+            if "connections" in info and "streams" in info:
                 notes.append(f"{info['connections']} TCP connection(s), {info['streams']} watch stream(s), "
                              f"{info['watchers']:,} watchers")
+            if "converge_s" in info:  # the fleet: the median is the same burst timed by the parent
+                cpu = [f"{name} {info[key]:.1f}" for name, key in (
+                    ("leader", "leader_cpu_us_per_event"), ("other members", "others_cpu_us_per_event"),
+                    ("proxies", "proxy_cpu_us_per_event"), ("workers", "workers_cpu_us_per_event")) if key in info]
+                notes.append(f"{info['mirrors']:,} Mirrors, {info['delivered_events']:,} events; etcd: "
+                             f"{info['server_watchers']:,} watchers, {info['watch_streams']} streams, "
+                             f"{info['connections']} connections; CPU µs/event: {', '.join(cpu)}")
+            if "proxy_restart_s" in info:
+                notes.append(f"proxy restart: synced again in {info['proxy_restart_s']:.2f} s")
+            if "storm_s" in info:
+                notes.append(f"{info['mirrors']:,} Mirrors; CPU meanwhile: leader {info['leader_cpu_s']:.2f} s, "
+                             f"other members {info['others_cpu_s']:.2f} s")
             if "note" in info:
                 notes.append(info["note"])
             row["notes"] = "; ".join(notes)

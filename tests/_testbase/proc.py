@@ -5,22 +5,22 @@ from __future__ import annotations
 import os
 
 
-def connections_to(port: int) -> int:
-    """This process's established TCP connections to port (-1 where /proc is missing).
+def connections_to(port: int, pid: int | str = "self") -> int:
+    """A process's established TCP connections to port (-1 where /proc is missing); this process's by default.
 
-    Only this process's sockets count: etcd also connects to its own client port (for its gateway).
+    Only that process's sockets count: etcd also connects to its own client port (for its gateway).
     """
     try:
         own_sockets = set()
-        for fd in os.listdir("/proc/self/fd"):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
             try:
-                target = os.readlink(f"/proc/self/fd/{fd}")
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
             except OSError:
                 continue
             if target.startswith("socket:["):
                 own_sockets.add(target[8:-1])
         count = 0
-        for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        for table in (f"/proc/{pid}/net/tcp", f"/proc/{pid}/net/tcp6"):
             try:
                 with open(table) as f:
                     next(f)
