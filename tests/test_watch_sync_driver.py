@@ -13,6 +13,7 @@ states these tests set up exist only for a moment otherwise.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
@@ -183,14 +184,6 @@ class FakeChannel:
         assert method == WATCH_METHOD
         return self.etcd.open_call
 
-    def subscribe(self, callback, try_to_connect: bool = False) -> None:
-        # The channel is back at once: the driver's pause before reconnecting ends early.
-        callback(grpc.ChannelConnectivity.TRANSIENT_FAILURE)
-        callback(grpc.ChannelConnectivity.READY)
-
-    def unsubscribe(self, callback) -> None:
-        pass
-
 
 class FakeTransport:
     """What WatchStream uses of _transport_sync.Transport: one endpoint, no auth, a channel of fake calls."""
@@ -202,7 +195,10 @@ class FakeTransport:
         self.etcd = FakeEtcd()
         self.counters = Counters()
         self.endpoint = parse_endpoints("http://127.0.0.1:2379")[0]
-        self.connection = SimpleNamespace(channel=FakeChannel(self.etcd))
+        # The channel is back at once: the driver's pause before reconnecting ends early (it saw a failure,
+        # then READY).
+        states = itertools.cycle((grpc.ChannelConnectivity.TRANSIENT_FAILURE, grpc.ChannelConnectivity.READY))
+        self.connection = SimpleNamespace(channel=FakeChannel(self.etcd), connectivity=lambda: next(states))
         self.tokens_forgotten = 0
 
     def connect(self):

@@ -26,6 +26,9 @@ __all__ = ["Connection", "Transport"]
 
 T = TypeVar("T")
 
+# grpc.ChannelConnectivity by the number grpc's core channel reports.
+_CONNECTIVITY = {state.value[0]: state for state in grpc.ChannelConnectivity}
+
 
 class Connection:
     """A channel to one endpoint, its method callables, and the failover generation it belongs to."""
@@ -38,6 +41,17 @@ class Connection:
         self.answered = False
         self.unary: dict[str, Any] = {}
         self.stream: dict[str, Any] = {}
+
+    def connectivity(self) -> grpc.ChannelConnectivity | None:
+        """The channel's state now, asking an idle channel to connect; None if this grpcio does not tell.
+        ValueError once the channel is closed.
+
+        Read from grpc's core channel: the blocking API has no get_state(), and its subscribe() starts a
+        polling thread of grpc's own that outlives unsubscribe() and dies of "Channel closed!" when the
+        channel closes meanwhile (an unhandled exception in a thread nobody here owns).
+        """
+        check = getattr(getattr(self.channel, "_channel", None), "check_connectivity_state", None)
+        return None if check is None else _CONNECTIVITY.get(check(True))
 
     def send(self, call: Call, timeout: float, metadata: Any) -> bytes:
         """Send one call and return the response's bytes (the first message of a stream call)."""

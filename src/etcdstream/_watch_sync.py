@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import grpc
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 # How long the stream thread leaves the reading to consumers iterating in next() before it reads itself.
 _STEP_ASIDE = 0.005
 _MAX_STEP_ASIDE = 0.1
+# How often the stream thread looks at the channel's state while it pauses before a reconnect.
+_CONNECTIVITY_CHECK = 0.02
 
 
 class WatchStream(WatchStreamDriver):
@@ -217,34 +220,33 @@ class WatchStream(WatchStreamDriver):
                 pause = self._state.pause_after(pause)
 
     def _paused_until_closed(self, pause: float) -> bool:
-        """Wait pause seconds before reconnecting; True if the stream was closed meanwhile.
+        """Wait pause seconds before reconnecting; True if the stream was closed meanwhile (close() wakes it).
 
         The wait ends early once the channel connects again after failed attempts: a call made
         during grpc's own reconnect backoff fails at once, and the two backoffs would add up.
+        This thread looks at the channel's state itself every _CONNECTIVITY_CHECK s: grpc's
+        subscribe() would start a thread of grpc's that can outlive the channel (Connection.connectivity).
         """
         if not pause:
             return self._closed
         try:
-            channel = self._transport.connect().channel
+            connection = self._transport.connect()
         except ClientClosed:
             return True
-        states: list[grpc.ChannelConnectivity] = []
-
-        def recovered() -> bool:
-            return grpc.ChannelConnectivity.TRANSIENT_FAILURE in states and states[-1] is grpc.ChannelConnectivity.READY
-
-        def on_change(state: grpc.ChannelConnectivity) -> None:
+        deadline = time.monotonic() + pause
+        failed = False
+        while True:
+            try:
+                state = connection.connectivity()
+            except ValueError:  # "Channel closed!": a failover replaced it, reconnect to the next one now
+                return self._closed
+            failed = failed or state is grpc.ChannelConnectivity.TRANSIENT_FAILURE
+            left = deadline - time.monotonic()
+            if left <= 0 or (failed and state is grpc.ChannelConnectivity.READY):
+                return self._closed
             with self._cond:
-                states.append(state)
-                if recovered():
-                    self._cond.notify_all()
-
-        channel.subscribe(on_change, try_to_connect=True)
-        try:
-            with self._cond:
-                return self._cond.wait_for(lambda: self._closed or recovered(), pause) and self._closed
-        finally:
-            channel.unsubscribe(on_change)
+                if self._cond.wait_for(lambda: self._closed, left if state is None else min(left, _CONNECTIVITY_CHECK)):
+                    return True
 
     def _read(self, connection: Connection) -> None:
         requests: queue.SimpleQueue[object] = queue.SimpleQueue()
