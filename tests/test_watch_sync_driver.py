@@ -7,7 +7,7 @@ response bytes the test (and a small fake etcd answering creates and cancels)
 feeds through a queue, and it records which thread read each response and
 whether two threads ever read at once. Every test bounds its waits, so a hang
 fails instead of blocking the run. Some look at the driver's private counters
-(`_waiting_readers`, `_cond`'s waiters) to know when a consumer waits: the
+(`_waiting_readers`, the consumers' own conditions in `_sleepers`) to know when a consumer waits: the
 states these tests set up exist only for a moment otherwise.
 """
 
@@ -262,6 +262,11 @@ def wait_until(condition, what: str) -> None:
         time.sleep(0.0005)
 
 
+def sleeping_consumers(stream) -> int:
+    """Consumers waiting on their own condition (for news, or their turn to read)."""
+    return sum(len(waiters) for waiters in stream._sleepers.values())
+
+
 def hand_stream_to(etcd: FakeEtcd, thread: threading.Thread) -> None:
     """Wait until thread (a consumer in next()) waits in a read of the stream, every response sent read.
 
@@ -454,7 +459,7 @@ def test_close_ends_every_consumer_promptly_and_joins_the_stream_thread(driver):
     hand_stream_to(etcd, reading)
     waiting.start()
     getting.start()
-    wait_until(lambda: len(stream._cond._waiters) == 2, "one consumer waits for its turn, one in get()")
+    wait_until(lambda: sleeping_consumers(stream) == 2, "one consumer waits for its turn, one in get()")
     close_within(stream, 1)
     assert not stream_thread_of(etcd).is_alive()
     for consumer in (reading, waiting, getting):
@@ -504,7 +509,7 @@ def test_a_consumer_leaving_after_a_read_that_woke_nobody_hands_the_stream_to_on
     a_id = a._state.watch_id
     a.close()  # wakes the waiting consumer, who finds the stream still busy and waits again
     etcd.wait(lambda: ("cancel", a_id) in etcd.call.requests, "the cancel went out")
-    wait_until(lambda: len(stream._cond._waiters) == 1, "the second consumer waits for its turn again")
+    wait_until(lambda: sleeping_consumers(stream) == 1, "the second consumer waits for its turn again")
     etcd.call.respond("canceled", watch_id=a_id, revision=etcd.revision, canceled=True)
     leaving.finish()
     assert leaving.ended

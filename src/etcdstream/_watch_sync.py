@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+from collections.abc import Callable
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -85,8 +86,14 @@ class WatchStream(WatchStreamDriver):
         super().__init__(transport)
         self._transport: Transport = transport
         lock = threading.RLock()
-        self._cond = threading.Condition(lock)  # consumers wait on it (see the class docstring)
+        self._lock = lock
+        self._cond = threading.Condition(lock)  # the stream thread waits on it while pausing (see the docstring)
         self._stream_turn = threading.Condition(lock)  # only the stream thread waits on it, for its turn to read
+        # Consumers waiting, each on a condition of its own (over the same lock), by watcher: a response wakes
+        # only its watchers' consumers, not every consumer of the client (a Mirror each, say).
+        self._sleepers: dict[WatcherState, dict[threading.Condition, None]] = {}
+        # Those of them in next() without a timeout (they read in place when it is their turn), oldest first.
+        self._turn_waiters: dict[threading.Condition, WatcherState] = {}
         self._thread: threading.Thread | None = None
         # One thread at a time reads the stream: the stream thread, or a consumer
         # blocked in next() (which saves a thread hand-off per message).
@@ -113,7 +120,7 @@ class WatchStream(WatchStreamDriver):
                 self._thread = threading.Thread(target=self._run, name="etcdstream-watch", daemon=True)
                 self._thread.start()
             self._stream_turn.notify()
-            if not self._cond.wait_for(watcher.has_started, timeout):
+            if not self._sleep(watcher, watcher.has_started, timeout):
                 self._state.remove(watcher)
                 self._flush()
                 raise Timeout(f"etcd at {self._transport.endpoint} did not create the watch within {timeout:g} s "
@@ -136,22 +143,22 @@ class WatchStream(WatchStreamDriver):
                 self._waiting_readers += 1  # the stream thread steps aside after its current read
                 try:
                     while not watcher.has_news():
-                        if not self._read_in_place():
-                            self._cond.wait()
+                        if not self._read_in_place(watcher):
+                            self._sleep(watcher, reading=True)
                 finally:
                     # No wake-up for the stream thread: an iterating consumer is usually back
                     # within microseconds; the stream thread takes over after _STEP_ASIDE.
                     self._waiting_readers -= 1
             else:
                 self._stream_turn.notify()
-                if not self._cond.wait_for(watcher.has_news, timeout):
+                if not self._sleep(watcher, watcher.has_news, timeout):
                     return None
             batch = self._state.take_news(watcher)
             self._flush()
             return batch
 
-    def _read_in_place(self) -> bool:
-        """Read one response in the calling consumer's thread (holding _cond); False if another thread reads.
+    def _read_in_place(self, watcher: WatcherState) -> bool:
+        """Read one response in the thread of watcher's consumer (holding _cond); False if another thread reads.
 
         Releases _cond once while reading: the caller must hold it exactly once (RLock).
         """
@@ -164,18 +171,58 @@ class WatchStream(WatchStreamDriver):
         finally:
             self._reading.release()
             self._cond.acquire()
-        if self._waiting_readers > 1:
-            # Other consumers found the stream busy and wait for their turn: it is now (unwoken,
-            # they would wait for a response nobody reads, the stream thread stepping aside for them).
-            self._cond.notify_all()
+        if self._waiting_readers > 1 and watcher.has_news():
+            # This consumer leaves with its news while others found the stream busy and wait for their turn:
+            # one of them reads next (unwoken, they would wait for a response nobody reads, the stream thread
+            # stepping aside for them).
+            self._wake_a_reader()
         return True
+
+    def _sleep(self, watcher: WatcherState, ready: Callable[[], bool] | None = None, timeout: float | None = None,
+               *, reading: bool = False) -> bool:
+        """Wait (holding _cond once) until ready() or timeout; without ready, until woken once. Woken by
+        watcher's news, a new or broken stream, close; with reading=True also by its turn to read."""
+        waiter = threading.Condition(self._lock)
+        self._sleepers.setdefault(watcher, {})[waiter] = None
+        if reading:
+            self._turn_waiters[waiter] = watcher
+        try:
+            if ready is None:
+                return waiter.wait(timeout)
+            return waiter.wait_for(ready, timeout)
+        finally:
+            waiters = self._sleepers[watcher]
+            del waiters[waiter]
+            if not waiters:
+                del self._sleepers[watcher]
+            self._turn_waiters.pop(waiter, None)
+
+    def _wake(self, watchers: list[WatcherState]) -> None:
+        for watcher in watchers:
+            for waiter in self._sleepers.get(watcher, ()):
+                waiter.notify()
+
+    def _wake_a_reader(self) -> None:
+        """Hand the reading over to the longest waiting consumer that has no news (those with news are
+        woken by it and leave)."""
+        for waiter, watcher in self._turn_waiters.items():
+            if not watcher.has_news():
+                waiter.notify()
+                return
+
+    def _wake_all(self) -> None:
+        """Every waiting thread: a new or broken stream, a watcher closed, the stream closed or failed."""
+        for waiters in self._sleepers.values():
+            for waiter in waiters:
+                waiter.notify()
+        self._cond.notify_all()
 
     def close_watcher(self, watcher: WatcherState) -> None:
         with self._cond:
             if not watcher.closed:
                 self._state.remove(watcher)
                 self._flush()
-                self._cond.notify_all()
+                self._wake_all()
 
     def close(self) -> None:
         """Stop the stream and its thread; every watcher ends."""
@@ -184,7 +231,7 @@ class WatchStream(WatchStreamDriver):
             for watcher in self._state.fail_all(ClientClosed("the client was closed")):
                 watcher.closed = True
             self._stop_call()
-            self._cond.notify_all()
+            self._wake_all()
             self._stream_turn.notify_all()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -260,7 +307,7 @@ class WatchStream(WatchStreamDriver):
             self._broken = None
             self._call = responses = method(iter(requests.get, STOP),
                                                  metadata=self._transport.metadata(STREAM_CALL))
-            self._cond.notify_all()  # consumers waiting in next() may read the new stream
+            self._wake_all()  # consumers waiting in next() may read the new stream
         try:
             step_aside = _STEP_ASIDE
             while True:
@@ -280,7 +327,7 @@ class WatchStream(WatchStreamDriver):
                         self._read_one(responses)
                 with self._cond:
                     if self._waiting_readers:
-                        self._cond.notify_all()  # consumers that found the stream busy: their turn
+                        self._wake_a_reader()  # consumers found the stream busy: one reads next
             if isinstance(self._broken, (grpc.RpcError, DecodeError, WatchProtocolError)):
                 raise self._broken
         finally:
@@ -299,7 +346,7 @@ class WatchStream(WatchStreamDriver):
         except (StopIteration, grpc.RpcError, DecodeError) as e:
             with self._cond:
                 self._broken = e
-                self._cond.notify_all()
+                self._wake_all()
                 self._stream_turn.notify_all()
             return
         with self._cond:
@@ -312,9 +359,9 @@ class WatchStream(WatchStreamDriver):
                 self._broken = self._state.protocol_error  # a new stream, after a pause
             if self._broken is not None:
                 self._stream_turn.notify_all()
-                woken = True
-            if woken:
-                self._cond.notify_all()
+                self._wake_all()
+            else:
+                self._wake(woken)
 
     def _recover(self, step: StreamStep, error: EtcdError, connection: Connection) -> bool:
         """Act on a broken stream; False when the watchers must end."""
@@ -328,4 +375,4 @@ class WatchStream(WatchStreamDriver):
         with self._cond:
             self._state.fail_all(error)
             self._thread = None
-            self._cond.notify_all()
+            self._wake_all()
