@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import time
 from collections import deque
 
 
@@ -38,12 +37,11 @@ from ._errors import (
 from ._results import Snapshot
 from ._stats import Counters
 from ._retry import REAUTH_DETAILS
+from ._watch_outage import Outage
 from ._watch_spec import WatchSpec
 from .codec import EventBatch, WatchResponse
 
 WATCH_METHOD = _proto.method_path("Watch", "Watch")
-#: Seconds without an answering stream before the first WARNING (then each time twice as long).
-UNREACHABLE_WARNING_AFTER = 30.0
 
 # Watch ids this client chooses: far from the proxy's per-stream 0, 1, 2, ...,
 # so that an echoed id proves the server honours ours.
@@ -130,12 +128,8 @@ class WatchStreamState:
         self.protocol_error: WatchProtocolError | None = None
         # The current stream got a response: it worked, so a reconnect after it starts with a short pause.
         self.answered = False
-        # Since when no stream has answered (None while one works), the next WARNING about it (seconds down),
-        # the last error, and the revisions the watchers resume from: what the log says about an outage.
-        self._broken_since: float | None = None
-        self._warn_after = UNREACHABLE_WARNING_AFTER
-        self._last_error = ""
-        self._resuming: list[int] = []
+        # What the log says about an outage (no stream answering), and when.
+        self._outage = Outage(self.counters)
         self._ids = itertools.count(_FIRST_WATCH_ID)
         self._unsent_creates: deque[WatcherState] = deque()
         # Creates sent and not yet answered, by the id we chose, oldest first.
@@ -197,7 +191,7 @@ class WatchStreamState:
         self.protocol_error = None
         self.answered = False
         self.counters.add("watch_streams")
-        self._resuming = [w.next_revision for w in self.live if not w.paused and w.next_revision]
+        self._outage.resuming([w.next_revision for w in self.live if not w.paused and w.next_revision])
         for watcher in self.live:
             watcher.watch_id = None
             watcher.fragments.clear()
@@ -207,17 +201,7 @@ class WatchStreamState:
     def pause_after(self, pause: float, error: Exception | None = None) -> float:
         """The pause before reconnecting after the stream broke (error: why, when known): short if it had
         worked, else longer than the last. Logs the break once, and a WARNING while it lasts (30 s, 60 s, ...)."""
-        now = time.monotonic()
-        if error is not None:
-            self._last_error = str(error)
-            self.counters.error(error)
-        if self._broken_since is None:
-            self._broken_since, self._warn_after = now, UNREACHABLE_WARNING_AFTER
-            WATCH.info("watch stream broken (%s): reconnecting", self._last_error or "the call ended")
-        elif now - self._broken_since >= self._warn_after:
-            WATCH.warning("watch stream: no answer from etcd for %.0f s (last error: %s); still trying",
-                          now - self._broken_since, self._last_error or "none")
-            self._warn_after *= 2
+        self._outage.broke(error)
         worked, self.answered = self.answered, False
         return next_pause(0.0 if worked else pause)
 
@@ -234,8 +218,7 @@ class WatchStreamState:
         self.counters.received(len(resp.events), size, resp.revision)
         if not self.answered:
             self.answered = True
-            if self._broken_since is not None:
-                self._log_reconnected()
+            self._outage.answered(len(self.live))
         if resp.created:
             return self._on_created(resp)
         if resp.watch_id == -1 and not resp.canceled:
@@ -266,14 +249,6 @@ class WatchStreamState:
         return [watcher]
 
     # --- internals ---
-
-    def _log_reconnected(self) -> None:
-        down = time.monotonic() - self._broken_since  # type: ignore[operator]
-        self._broken_since, self._last_error = None, ""
-        self.counters.add("reconnects")
-        resuming = self._resuming
-        since = f" from revisions {min(resuming)}..{max(resuming)}" if resuming else ""
-        WATCH.info("watch stream reconnected after %.1f s: %d watchers resumed%s", down, len(self.live), since)
 
     def _create(self, watcher: WatcherState) -> None:
         self._unsent_creates.append(watcher)
