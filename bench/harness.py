@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-SUITES = ["test_codec.py", "test_readdir.py", "test_watch.py", "test_catch_up.py", "test_connections.py",
-          "test_proxy.py", "test_fleet.py"]
+SUITES = ["test_codec.py", "test_readdir.py", "test_watch.py", "test_catch_up.py", "test_mirrors.py",
+          "test_connections.py", "test_proxy.py", "test_fleet.py"]
 FLEET_SUITE = "test_fleet.py"
 
 # Per group (by its start): the variant the others are compared with, and what is compared.
@@ -35,6 +35,7 @@ BASELINES = [
     ("watch replay", "grpcio_raw", "cpu"),
     ("watch catch-up", "catchup_etcdstream", "time"),
     ("mirror catch-up", "catch_up_replay", "time"),
+    ("mirrors on one client", "[1 Mirror]", "cpu"),
     ("fleet:", "[direct]", "time"),
     ("fleet restart storm", "[linearizable]", "time"),
 ]
@@ -56,6 +57,7 @@ LABELS = {
     "test_catchup_etcdstream": "etcdstream watchdir",
     "test_catchup_grpcio_protobuf_unfragmented": "grpcio + protobuf",
     "test_catchup_readdir": "etcdstream readdir instead",
+    "test_mirrors_on_one_client": "etcdstream Mirrors",
     "test_catch_up_replay": "Mirror(start=saved copy, catch_up='replay')",
     "test_catch_up_auto": "Mirror(start=saved copy), catch_up='auto' (default)",
     "test_live_etcdstream": "etcdstream watchdir",
