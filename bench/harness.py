@@ -57,7 +57,7 @@ LABELS = {
     "test_catchup_etcdstream": "etcdstream watchdir",
     "test_catchup_grpcio_protobuf_unfragmented": "grpcio + protobuf",
     "test_catchup_readdir": "etcdstream readdir instead",
-    "test_mirrors_on_one_client": "etcdstream Mirrors",
+    "test_mirrors_on_one_client": "etcdstream, one client",
     "test_catch_up_replay": "Mirror(start=saved copy, catch_up='replay')",
     "test_catch_up_auto": "Mirror(start=saved copy), catch_up='auto' (default)",
     "test_live_etcdstream": "etcdstream watchdir",
@@ -190,7 +190,7 @@ def _variant(bench: dict) -> str:
         return {"cython": "etcdstream compiled", "python": "etcdstream pure Python", "protobuf-upb": "protobuf (upb)",
                 "cython-via-kv": "etcdstream compiled, via .kv",
                 "floor": "floor: the same objects, no parsing"}.get(param, param)
-    if base in ("test_fleet_converge", "test_fleet_restart_storm"):
+    if base in ("test_fleet_converge", "test_fleet_restart_storm", "test_mirrors_on_one_client"):
         return f"{label}, {param}"
     return label
 
