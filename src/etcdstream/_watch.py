@@ -26,17 +26,10 @@ from collections import deque
 
 from . import _proto, codec
 from ._log import WATCH
-from ._errors import (
-    CompactedError,
-    EtcdError,
-    PermissionDenied,
-    ReplayTooLong,
-    RevisionWentBackwards,
-    WatchCanceled,
-)
+from ._errors import EtcdError, ReplayTooLong, RevisionWentBackwards
 from ._results import Snapshot
 from ._stats import Counters
-from ._retry import REAUTH_DETAILS
+from ._watch_cancel import cancel_error, is_token_problem
 from ._watch_outage import Outage
 from ._watch_spec import WatchSpec
 from .codec import EventBatch, WatchResponse
@@ -325,13 +318,13 @@ class WatchStreamState:
 
     def _created(self, watcher: WatcherState, resp: WatchResponse) -> list[WatcherState]:
         if resp.canceled:
-            if _is_token_problem(resp.cancel_reason) and not watcher.reauthenticated:
+            if is_token_problem(resp.cancel_reason) and not watcher.reauthenticated:
                 # Possibly an expired token (etcd 3.5.1 reports it as "permission denied"):
                 # re-authenticate and create it again, once.
                 watcher.reauthenticated = True
                 self.reauth_needed = True
                 return []
-            return self._end(watcher, _cancel_error(resp, watcher))
+            return self._end(watcher, cancel_error(resp, watcher.spec.key, watcher.next_revision))
         watcher.watch_id = resp.watch_id
         watcher.reauthenticated = False
         if not watcher.active:  # closed while its create was in flight
@@ -362,7 +355,7 @@ class WatchStreamState:
         del self.by_id[resp.watch_id]
         if not watcher.active:
             return []
-        return self._end(watcher, _cancel_error(resp, watcher))
+        return self._end(watcher, cancel_error(resp, watcher.spec.key, watcher.next_revision))
 
     def _broken_protocol(self, problem: str) -> list[WatcherState]:
         """A response no correct server sends: deliver nothing of it and have the stream replaced."""
@@ -428,26 +421,3 @@ class WatchStreamState:
         watcher.member_term = max(resp.raft_term, watcher.member_term) if same_member else resp.raft_term
         watcher.member_id = resp.member_id
         return True
-
-
-# etcd 3.5.1 refuses a watch of an expired token as "permission denied".
-_TOKEN_PROBLEMS = (*REAUTH_DETAILS, "user name is empty", "permission denied")
-
-
-def _is_token_problem(reason: str) -> bool:
-    return any(problem in reason for problem in _TOKEN_PROBLEMS)
-
-
-def _cancel_error(resp: WatchResponse, watcher: WatcherState) -> EtcdError:
-    """The error a canceled watch ends with."""
-    spec = watcher.spec
-    if resp.compact_revision:
-        return CompactedError(
-            f"watch of {spec.key!r} from revision {watcher.next_revision} canceled: etcd compacted its history "
-            f"up to {resp.compact_revision}; read the prefix again",
-            compact_revision=resp.compact_revision,
-        )
-    reason = resp.cancel_reason or "canceled by etcd"
-    if "permission denied" in reason:
-        return PermissionDenied(f"watch of {spec.key!r}: {reason}: the user may not read this range")
-    return WatchCanceled(f"watch of {spec.key!r} canceled by etcd: {reason}", reason=reason)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import grpc
