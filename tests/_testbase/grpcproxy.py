@@ -200,7 +200,7 @@ class EtcdGrpcProxy:
         one backend member's (picked at random when the proxy starts), and
         etcd 3.4's proxy serves nothing else.
         """
-        if self.binaries.version_info < (3, 5):
+        if not self.binaries.proxy_serves_own_metrics:
             raise RuntimeError(f"etcd {self.version}'s gRPC proxy does not serve its own metrics")
         return self._http_get("/proxy/metrics", timeout=10.0)
 

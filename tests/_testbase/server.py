@@ -270,7 +270,7 @@ class EtcdServer:
             "--logger=zap",
             "--log-outputs=stderr",
         ]
-        if self.binaries.version_info >= (3, 5):
+        if self.binaries.has_unsafe_no_fsync:
             # fsync dominates write latency on shared CI disks; test data is disposable.
             args.append("--unsafe-no-fsync")
         if self.tls:
@@ -332,7 +332,7 @@ class EtcdServer:
         """
         if self._proc is None:
             return
-        if (3, 5) <= self.binaries.version_info < (3, 5, 3) and self.running:
+        if self.binaries.loses_applied_writes_on_kill and self.running:
             try:
                 self.etcdctl("endpoint", "hash", check=False, timeout=2)
             except subprocess.TimeoutExpired:  # a frozen (SIGSTOPped) etcd: nothing applies there anyway
@@ -377,9 +377,7 @@ class EtcdServer:
         """
         if self.running:
             raise RuntimeError(f"{self!r}: stop etcd before restoring a snapshot")
-        # etcd 3.5 moved restore to etcdutl (etcdctl's is deprecated); 3.4 has only etcdctl's.
-        etcdutl = self.binaries.etcdctl.parent / "etcdutl"
-        tool = etcdutl if self.binaries.version_info >= (3, 5) and etcdutl.exists() else self.binaries.etcdctl
+        tool = self.binaries.snapshot_tool  # etcdutl from 3.5 (3.6 removed etcdctl's restore), etcdctl on 3.4
         shutil.rmtree(self.data_dir, ignore_errors=True)  # restore refuses an existing data dir
         args = [str(tool), "snapshot", "restore", str(snapshot), f"--data-dir={self.data_dir}", f"--name={self.name}",
                 f"--initial-cluster={self.initial_cluster}", f"--initial-cluster-token={self.cluster_token}",
