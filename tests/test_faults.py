@@ -30,6 +30,9 @@ from etcdstream import (
 )
 
 
+pytestmark = pytest.mark.every_version  # tests/run runs this module on every etcd version
+
+
 class Writers:
     """Threads creating new keys under a prefix through their own Client until the `with` block ends.
 

@@ -15,6 +15,9 @@ import etcdstream
 from etcdstream import EventType
 
 
+pytestmark = pytest.mark.every_version  # tests/run runs this module on every etcd version
+
+
 def test_mirror_follows_puts_deletes_txns_and_lease_expiry(run, etcd_path, fresh_prefix):
     p = fresh_prefix.encode()
     rng = random.Random(20261127)

@@ -38,6 +38,7 @@ from _testbase.workload import (
 
 import etcdstream
 
+pytestmark = pytest.mark.every_version  # tests/run runs this module on every etcd version
 FIXED_SEEDS = [1, 20261127, 424242]
 OPS_PER_RUN = 120
 FAULTS = ["reset", "reset-midway", "stall", "stall-long", "kill", "compact"]

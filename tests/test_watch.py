@@ -20,6 +20,9 @@ from etcdstream import (
 )
 
 
+pytestmark = pytest.mark.every_version  # tests/run runs this module on every etcd version
+
+
 def test_watchdir_delivers_every_change_in_order(run, etcd_path, fresh_prefix):
     p = fresh_prefix.encode()
 
