@@ -32,6 +32,7 @@ __all__ = [
     "encode_watch_cancel",
     "encode_watch_create",
     "encode_watch_progress",
+    "event_out_of_order",
     "event_outside_range",
     "without_prefix",
 ]

@@ -88,6 +88,26 @@ cdef inline int compare_keys(PyObject* key, bytes other):
     return (n > m) - (n < m)
 
 
+def event_out_of_order(WatchResponse resp not None, int64_t after_revision):
+    """The first event of resp at or below after_revision, or below the event before it, or None.
+
+    etcd promises each watch its events once, in revision order (the events of
+    one revision may be several: a txn). A watcher checks every response with
+    it against the revision it has delivered up to, so that an old server's bug
+    or a mixed-up stream is caught before anything of it is delivered.
+    """
+    cdef list events = resp.events
+    cdef Py_ssize_t i
+    cdef int64_t floor = after_revision + 1
+    cdef int64_t revision
+    for i in range(PyList_GET_SIZE(events)):
+        revision = (<Event>PyList_GET_ITEM(events, i))._mod_revision
+        if revision < floor:
+            return <Event>PyList_GET_ITEM(events, i)
+        floor = revision
+    return None
+
+
 def event_outside_range(WatchResponse resp not None, bytes key not None, bytes range_end not None):
     """The first event of resp whose key is outside the watched range, or None.
 

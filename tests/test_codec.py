@@ -488,6 +488,20 @@ def test_event_outside_range_rejects_foreign_objects(codec):
         codec.event_outside_range(watch_response(codec, 1), "/a", b"/b")
 
 
+def test_event_out_of_order_finds_an_event_a_watcher_must_not_deliver(codec):
+    txn = watch_response(codec, 30, (0, b"/a", b"", 11), (0, b"/b", b"", 12), (0, b"/c", b"", 12), (1, b"/a", b"", 13))
+    assert codec.event_out_of_order(txn, 10) is None  # a txn's events share a revision
+    assert codec.event_out_of_order(watch_response(codec, 30), 29) is None  # a progress notification
+    at_or_below = codec.event_out_of_order(txn, 11)
+    assert (at_or_below.key, at_or_below.mod_revision) == (b"/a", 11)
+    # Key order instead of revision order (etcd's stream as a stalled test once saw it).
+    by_key = watch_response(codec, 30, (0, b"/0-1", b"", 20), (0, b"/0-2", b"", 22), (0, b"/1-1", b"", 21))
+    going_back = codec.event_out_of_order(by_key, 19)
+    assert (going_back.key, going_back.mod_revision) == (b"/1-1", 21)
+    with pytest.raises(TypeError):
+        codec.event_out_of_order(b"raw bytes", 0)
+
+
 def test_without_prefix_copies_keys_out_of_a_namespace(codec):
     kv = codec.KeyValue(b"/ns/a", b"v", 3, 5, 2, 7)
     prev = codec.KeyValue(b"/ns/a", b"old", 3, 4, 1, 0)

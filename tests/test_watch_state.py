@@ -31,6 +31,7 @@ from etcdstream._errors import (
 from etcdstream._results import Snapshot
 from etcdstream._watch import WatcherState, WatchStreamState, next_pause
 from etcdstream._watch_driver import StreamStep, stream_failure
+from etcdstream._watch_progress import synchronises_progress
 from etcdstream._watch_spec import watch_spec
 
 MEMBER, CLUSTER = 0xAB, 0xC1
@@ -62,6 +63,8 @@ def sent_requests(state):
             out.append(("create", create.key, create.start_revision, create.watch_id))
         elif request.HasField("cancel_request"):
             out.append(("cancel", request.cancel_request.watch_id))
+        elif request.HasField("progress_request"):
+            out.append(("progress",))
         else:
             out.append(("other", request))
     return out
@@ -78,6 +81,23 @@ def watcher(prefix, start_revision=None, max_buffered_events=100_000, *, is_pref
     return WatcherState(watch_spec(prefix, prefix=is_prefix, start_revision=start_revision, prev_kv=False,
                                    progress_notify=False, coalesce=False, max_replay=max_replay),
                         max_buffered_events, after)
+
+
+#: etcd that answers progress requests in order with its events (etcd #15220 fixed), and one that does not.
+SYNCHRONISED_ETCD, OLD_ETCD = "3.5.13", "3.5.1"
+
+
+def stream_of(server_version=SYNCHRONISED_ETCD):
+    """The state of a stream opened to etcd of server_version."""
+    state = WatchStreamState()
+    state.restart(server_version)
+    return state
+
+
+def ask_progress(state):
+    """Send a progress request on a stream whose server answers them in order."""
+    assert state.request_progress()
+    assert sent_requests(state) == [("progress",)]
 
 
 def started(state, w, revision=10, **header):
@@ -416,12 +436,13 @@ def test_a_compacted_watch_ends_with_compacted_error_naming_the_oldest_kept_revi
 
 
 def test_fragments_are_joined_into_one_response_and_a_restart_drops_a_partial_one():
-    state = WatchStreamState()
+    state = stream_of()
     w = watcher("/f/", start_revision=10)
     watch_id = started(state, w, revision=12)
     parts = [[(b"/f/0", 10), (b"/f/1", 10)], [(b"/f/2", 10)], [(b"/f/3", 10, DELETE)]]
     for part in parts[:-1]:
         assert state.on_response(response(watch_id=watch_id, revision=12, events=part, fragment=True)) == []
+    ask_progress(state)
     assert state.on_response(response(watch_id=-1, revision=12)) == []  # a progress cannot pass a partial revision
     assert (w.revision, w.responses, w.buffered_events) == (9, deque(), 0)
     assert state.on_response(response(watch_id=watch_id, revision=12, events=parts[-1])) == [w]
@@ -439,7 +460,7 @@ def test_fragments_are_joined_into_one_response_and_a_restart_drops_a_partial_on
 
 
 def test_progress_notifications_advance_a_quiet_watchers_revision_and_where_it_resumes():
-    state = WatchStreamState()
+    state = stream_of()
     quiet, busy = watcher("/q/", start_revision=10), watcher("/b/", start_revision=10)
     quiet_id, busy_id = started(state, quiet, revision=12), started(state, busy, revision=12)
     # A watch's own progress notification (progress_notify): no events, the header's revision.
@@ -448,12 +469,78 @@ def test_progress_notifications_advance_a_quiet_watchers_revision_and_where_it_r
     assert (keys(batch), batch.revision, quiet.revision) == ([], 20, 20)
     assert state.on_response(response(watch_id=busy_id, revision=21, events=[(b"/b/k", 21)])) == [busy]
     # The stream's answer to a progress request: every created watch behind it has seen up to there.
+    ask_progress(state)
     assert state.on_response(response(watch_id=-1, revision=21)) == [quiet]
     assert (quiet.revision, busy.revision) == (21, 21)
     assert quiet.take_batch().revision == 21
+    ask_progress(state)
     assert state.on_response(response(watch_id=-1, revision=15)) == []  # an older one moves nobody back
     assert (quiet.revision, busy.revision) == (21, 21) and not quiet.responses
     assert restart_and_create(state) == [(b"/q/", 22), (b"/b/", 22)]
+
+
+@pytest.mark.parametrize(("version", "synchronised"), [
+    ("3.3.27", False), ("3.4.23", False), ("3.4.24", False), ("3.4.25", True), ("3.4.40", True),
+    ("3.5.1", False), ("3.5.7", False), ("3.5.8", True), ("3.5.36", True), ("3.6.0-alpha.0", True),
+    ("3.6.17", True), ("3.7.4", True), ("", False), (None, False),
+])
+def test_progress_answers_are_trusted_from_etcd_3_4_25_and_3_5_8(version, synchronised):
+    assert synchronises_progress(version) is synchronised
+    state = stream_of(version)
+    assert state.request_progress() is synchronised
+    assert sent_requests(state) == ([("progress",)] if synchronised else [])
+
+
+def test_an_old_etcds_progress_answer_moves_no_watcher_past_events_still_to_come():
+    """The 49,001 lost events of etcd #15220, in small: a replay of 50,000 revisions, one progress request,
+    answered at once with etcd's head; a stream broken after it resumes where the events stopped."""
+    state = stream_of(OLD_ETCD)
+    w = watcher("/p/", start_revision=2)
+    watch_id = started(state, w, revision=50_002)
+    assert not state.request_progress() and sent_requests(state) == []
+    state.on_response(response(watch_id=watch_id, revision=50_002, events=[(b"/p/k", r) for r in range(2, 1002)]))
+    assert state.on_response(response(watch_id=-1, revision=50_002)) == []  # not asked, or asked by another
+    assert w.take_batch().revision == 1001 and w.revision == 1001
+    assert restart_and_create(state, revision=50_002) == [(b"/p/", 1002)]
+
+
+def test_a_progress_answer_moves_only_the_watchers_it_can_speak_for():
+    """etcd makes the answer when every watcher it has is in sync, but a watcher it registers afterwards may
+    see its created response sent first: the answer must not move that one (it may still be replaying)."""
+    state = stream_of()
+    old, new = watcher("/old/"), watcher("/new/", start_revision=5)
+    started(state, old, revision=30)
+    ask_progress(state)
+    ask_progress(state)
+    started(state, new, revision=31)  # created after both requests were sent; its header: etcd at 31
+    # The answer to the first request: made before `new` was registered, so it says nothing of it.
+    assert state.on_response(response(watch_id=-1, revision=31)) == [old]
+    assert (old.revision, new.revision) == (31, 4)
+    # The answer to the second (or a later) one at 32: made after `new`'s created header was read at 31.
+    assert state.on_response(response(watch_id=-1, revision=32)) == [old, new]
+    assert (old.revision, new.revision) == (32, 32)
+    assert state.on_response(response(watch_id=-1, revision=33)) == []  # a third answer to two requests
+    assert (old.revision, new.revision) == (32, 32)
+
+
+@pytest.mark.parametrize("events", [
+    [(b"/w/0-a", 20), (b"/w/0-b", 22), (b"/w/1-a", 21)],  # key order, not revision order
+    [(b"/w/a", 15)],  # already delivered
+    [(b"/w/a", 12)],  # before the start of the resumed watch
+], ids=["out-of-order", "twice", "before-the-start"])
+def test_an_event_out_of_order_or_twice_is_not_delivered_and_the_watch_resumes_after_the_last_delivered(events):
+    state = stream_of()
+    w = watcher("/w/", start_revision=10)
+    watch_id = started(state, w, revision=12)
+    state.on_response(response(watch_id=watch_id, revision=15, events=[(b"/w/a", 15)]))
+    assert w.take_batch().revision == 15
+    state.restart(SYNCHRONISED_ETCD)
+    [(watch_id, _)] = sent_creates(state)
+    state.on_response(response(watch_id=watch_id, created=True, revision=30))
+    assert state.on_response(response(watch_id=watch_id, revision=30, events=events)) == []
+    assert "out of order, or twice" in str(state.protocol_error)
+    assert not w.responses and w.revision == 15 and w.error is None
+    assert restart_and_create(state) == [(b"/w/", 16)]
 
 
 # --- a new stream ---
@@ -687,7 +774,7 @@ def test_an_event_is_delivered_if_and_only_if_its_key_starts_with_the_prefix(dat
 
 
 def test_a_slow_consumer_pauses_its_watch_and_resumes_it_where_it_stopped():
-    state = WatchStreamState()
+    state = stream_of()
     slow, other = watcher("/s/", start_revision=10, max_buffered_events=3), watcher("/o/")
     slow_id = started(state, slow, revision=12)
     started(state, other, revision=12)
@@ -698,6 +785,7 @@ def test_a_slow_consumer_pauses_its_watch_and_resumes_it_where_it_stopped():
     # What etcd sent before it saw the cancel is dropped (the resumed watch replays it), and canceled only once.
     assert state.on_response(response(watch_id=slow_id, revision=13, events=[(b"/s/d", 13)])) == []
     assert sent_requests(state) == [] and slow.buffered_events == 3
+    ask_progress(state)
     assert state.on_response(response(watch_id=-1, revision=14)) == [other]  # a paused watch is not in sync
     assert (slow.revision, other.revision) == (12, 14)
     state.resume_if_drained(slow)  # not drained: nothing
@@ -740,16 +828,23 @@ class FakeWatchStream:
     A create or cancel takes effect at once; what was already queued still reaches the client after it.
     """
 
-    def __init__(self, history, echo_ids):
+    def __init__(self, history, echo_ids, synchronised=True):
         self.history, self.head, self.echo_ids = history, history[-1][0], echo_ids
+        self.synchronised = synchronised
         self.watches = {}  # server id -> [next revision, key, range_end]
         self.queue = deque()
         self.proxy_ids = iter(range(1000))
+        self.progress_asked = False
 
     def receive(self, raw):
         request = _proto.WatchRequest()
         request.ParseFromString(raw)
-        if request.HasField("create_request"):
+        if request.HasField("progress_request"):
+            if self.synchronised:
+                self.progress_asked = True  # answered once every watch is in sync (progress())
+            else:  # etcd before 3.4.25 and 3.5.8: at once, ahead of the events still to send (etcd #15220)
+                self.queue.append(response(watch_id=-1, revision=self.head))
+        elif request.HasField("create_request"):
             create = request.create_request
             watch_id = create.watch_id if self.echo_ids else next(self.proxy_ids)
             self.watches[watch_id] = [create.start_revision or self.head + 1, create.key, create.range_end]
@@ -778,8 +873,9 @@ class FakeWatchStream:
             self.queue.append(response(watch_id=watch_id, revision=self.head))  # progress_notify
 
     def progress(self):
-        """Answer a progress request as etcd (3.4.24+, 3.5.8+) does: only when every watch is in sync."""
-        if not any(self._due(watch) for watch in self.watches.values()):
+        """Answer a progress request as etcd 3.4.25+ and 3.5.8+ do: only when every watch is in sync."""
+        if self.progress_asked and not any(self._due(watch) for watch in self.watches.values()):
+            self.progress_asked = False
             self.queue.append(response(watch_id=-1, revision=self.head))
 
 
@@ -787,6 +883,7 @@ ACTIONS = st.one_of(
     st.tuples(st.just("emit"), st.integers(0, 3), st.integers(1, 4)),
     st.just(("deliver",)), st.just(("deliver",)), st.just(("deliver",)),
     st.tuples(st.just("consume"), st.integers(0, 1)),
+    st.just(("ask",)),
     st.just(("progress",)),
     st.just(("restart",)),
 )
@@ -797,16 +894,19 @@ ACTIONS = st.one_of(
     puts=st.lists(st.sampled_from([b"/a/1", b"/a/2", b"/b/1", b"/c/1"]), min_size=1, max_size=25),
     max_buffered=st.integers(1, 5),
     echo_ids=st.booleans(),
+    server_version=st.sampled_from([SYNCHRONISED_ETCD, OLD_ETCD]),
     actions=st.lists(ACTIONS, max_size=80),
 )
 def test_every_event_reaches_its_watcher_once_and_in_order_across_restarts_and_pauses(puts, max_buffered,
-                                                                                       echo_ids, actions):
+                                                                                       echo_ids, server_version,
+                                                                                       actions):
     history = [(revision, key) for revision, key in enumerate(puts, start=2)]
-    state = WatchStreamState()
+    synchronised = server_version == SYNCHRONISED_ETCD
+    state = stream_of(server_version)
     watchers = [watcher("/a/", start_revision=2, max_buffered_events=max_buffered),
                 watcher("/b/", start_revision=2, max_buffered_events=max_buffered)]
     seen = {id(w): [] for w in watchers}
-    server = FakeWatchStream(history, echo_ids)
+    server = FakeWatchStream(history, echo_ids, synchronised)
 
     def pump():
         for raw in state.take_requests():
@@ -831,11 +931,14 @@ def test_every_event_reaches_its_watcher_once_and_in_order_across_restarts_and_p
             pump()
         elif action[0] == "consume":
             consume(watchers[action[1]])
+        elif action[0] == "ask":
+            assert state.request_progress() is synchronised
+            pump()
         elif action[0] == "progress":
             server.progress()
         elif action[0] == "restart":
-            server = FakeWatchStream(history, echo_ids)
-            state.restart()
+            server = FakeWatchStream(history, echo_ids, synchronised)
+            state.restart(server_version)
             pump()
         assert state.protocol_error is None and all(w.error is None for w in watchers)
     for _ in range(4 * len(history) + 8):  # then the stream runs undisturbed until every watch is in sync

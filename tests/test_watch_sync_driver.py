@@ -23,6 +23,7 @@ import grpc
 import pytest
 
 from etcdstream import _proto
+from etcdstream._cluster_ops import STATUS_CALL
 from etcdstream._endpoints import parse_endpoints
 from etcdstream._errors import ClientClosed, PermissionDenied
 from etcdstream._watch import WATCH_METHOD
@@ -147,6 +148,7 @@ class FakeEtcd:
         self.calls: list[FakeCall] = []
         self.revision = 1
         self.answer_cancels = True
+        self.version = "3.6.0"
 
     def open_call(self, request_iterator, metadata=None) -> FakeCall:
         call = FakeCall(self)
@@ -183,6 +185,13 @@ class FakeChannel:
     def stream_stream(self, method: str):
         assert method == WATCH_METHOD
         return self.etcd.open_call
+
+    def unary_unary(self, method: str):
+        """Status, which the driver asks before each stream (etcd's version): answered at once."""
+        assert method == STATUS_CALL.method
+        answer = _proto.StatusResponse(version=self.etcd.version).SerializeToString()
+        return SimpleNamespace(future=lambda request, timeout=None, metadata=None: SimpleNamespace(
+            result=lambda: answer, cancel=lambda: None))
 
 
 class FakeTransport:

@@ -4,6 +4,7 @@ defragment, hash_kv, move_leader."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,7 +16,8 @@ from ._errors import EtcdError, PermissionDenied
 from ._kv_ops import RANGE_METHOD
 from ._results import Alarm, HashKV, Member, MemberAdded, Status, Version
 
-_STATUS = _proto.method_path("Maintenance", "Status")
+#: Status, without a timeout of its own (a watch stream asks it on the connection it opens on).
+STATUS_CALL = Call(_proto.method_path("Maintenance", "Status"), _proto.StatusRequest().SerializeToString())
 _MEMBER_LIST = _proto.method_path("Cluster", "MemberList")
 _MEMBER_ADD = _proto.method_path("Cluster", "MemberAdd")
 _MEMBER_REMOVE = _proto.method_path("Cluster", "MemberRemove")
@@ -29,7 +31,8 @@ _HASH_KV = _proto.method_path("Maintenance", "HashKV")
 _MOVE_LEADER = _proto.method_path("Maintenance", "MoveLeader")
 
 
-def _status_from(raw: bytes) -> Status:
+def status_from(raw: bytes) -> Status:
+    """A Status response's bytes, decoded."""
     resp = parse_message(_proto.StatusResponse, raw)
     return Status(
         version=resp.version,
@@ -46,8 +49,7 @@ def _status_from(raw: bytes) -> Status:
 
 def status(*, timeout: float | None = None) -> Operation[Status]:
     """The status of the member in use."""
-    call = Call(_STATUS, _proto.StatusRequest().SerializeToString(), check_timeout(timeout))
-    return single_call(call, _status_from)
+    return single_call(dataclasses.replace(STATUS_CALL, timeout=check_timeout(timeout)), status_from)
 
 
 def alarm_list(*, timeout: float | None = None) -> Operation[list[Alarm]]:

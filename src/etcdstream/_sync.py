@@ -323,9 +323,15 @@ class Client(ClusterAdmin):
         its client's."""
         return self._transport.counters.snapshot(str(self._transport.endpoint), self._watches.watchers)
 
-    def request_progress(self) -> None:
-        """Ask etcd for a progress notification now: quiet watchers' batch.revision catches up."""
-        self._watches.request_progress()
+    def request_progress(self) -> bool:
+        """Ask etcd for a progress notification now: quiet watchers' batch.revision catches up to etcd's.
+
+        Returns whether the request was sent. etcd 3.4.25+ and 3.5.8+ answer once every watcher of the stream
+        has been sent every event up to the answer's revision; older ones answer at once, ahead of events still
+        to come (etcd #15220), so nothing is sent to them (False, logged once) and their watchers advance
+        through events and etcd's periodic progress notifications only. Also False while the stream
+        reconnects. etcd's gRPC proxy drops the request (no answer comes)."""
+        return self._watches.request_progress()
 
     # --- lifetime ---
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import sys
 from collections import deque
 
 
@@ -31,6 +32,7 @@ from ._results import Snapshot
 from ._stats import Counters
 from ._watch_cancel import cancel_error, is_token_problem
 from ._watch_outage import Outage
+from ._watch_progress import ProgressRequests
 from ._watch_spec import WatchSpec
 from .codec import EventBatch, WatchResponse
 
@@ -79,6 +81,10 @@ class WatcherState:
         self.member_term = 0
         self.reauthenticated = False
         self.created = False
+        # Its create's answer on the current stream: the header revision, and how many progress requests
+        # had been sent by then (which answers may move it: _watch_progress).
+        self.created_revision = 0
+        self.progress_epoch = 0
 
     @property
     def next_revision(self) -> int:
@@ -131,6 +137,7 @@ class WatchStreamState:
         self._ids_echoed = False
         self._outbox: list[bytes] = []
         self._canceled_ids: set[int] = set()
+        self._progress = ProgressRequests()
 
     # --- what the application does ---
 
@@ -157,6 +164,19 @@ class WatchStreamState:
             raise watcher.error
         raise WatcherEnded
 
+    def request_progress(self) -> bool:
+        """Queue a progress request on the current stream; False (nothing queued) when the server answers
+        them ahead of its events (etcd before 3.4.25 and 3.5.8: _watch_progress)."""
+        if self._progress.send():
+            self._outbox.append(codec.encode_watch_progress())
+            return True
+        if self._progress.refused == 1:
+            WATCH.info("etcd %s answers progress requests ahead of the events it has still to send (etcd #15220, "
+                       "fixed in 3.4.25 and 3.5.8): request_progress() asks it nothing; watchers still get its "
+                       "periodic progress notifications (progress_notify)", self._progress.server_version or
+                       "of an unknown version")
+        return False
+
     def resume_if_drained(self, watcher: WatcherState) -> None:
         """Re-create a watch paused for a slow consumer once its buffer is empty."""
         if watcher.paused and not watcher.responses and watcher.active:
@@ -172,8 +192,9 @@ class WatchStreamState:
         out, self._outbox = self._outbox, []
         return out
 
-    def restart(self) -> None:
-        """A new stream replaces a broken one: every live watcher is created again where it stopped."""
+    def restart(self, server_version: str | None = None) -> None:
+        """A new stream replaces a broken one: every live watcher is created again where it stopped.
+        server_version: etcd's on the other end (its Status), which says whether its progress answers count."""
         self.by_id.clear()
         self._unsent_creates.clear()
         self._in_flight.clear()
@@ -183,6 +204,7 @@ class WatchStreamState:
         self.reauth_needed = False
         self.protocol_error = None
         self.answered = False
+        self._progress = ProgressRequests(server_version)
         self.counters.add("watch_streams")
         self._outage.resuming([w.next_revision for w in self.live if not w.paused and w.next_revision])
         for watcher in self.live:
@@ -233,6 +255,12 @@ class WatchStreamState:
             )
         if not self._same_history(watcher, resp):
             return [watcher]
+        early = codec.event_out_of_order(resp, watcher.revision)
+        if early is not None:
+            return self._broken_protocol(
+                f"watch {resp.watch_id} of {watcher.spec.key!r}, delivered up to revision {watcher.revision}, got "
+                f"an event of {early.key!r} at revision {early.mod_revision}: out of order, or twice"
+            )
         if resp.fragment:
             watcher.fragments.append(resp)
             return []
@@ -327,6 +355,9 @@ class WatchStreamState:
             return self._end(watcher, cancel_error(resp, watcher.spec.key, watcher.next_revision))
         watcher.watch_id = resp.watch_id
         watcher.reauthenticated = False
+        # A header naming no member is made up by etcd's gRPC proxy: its revision is not etcd's.
+        watcher.created_revision = resp.revision if resp.member_id or resp.cluster_id else sys.maxsize
+        watcher.progress_epoch = self._progress.sent
         if not watcher.active:  # closed while its create was in flight
             self._cancel(watcher)
             return []
@@ -363,10 +394,16 @@ class WatchStreamState:
         return []
 
     def _on_stream_progress(self, resp: WatchResponse) -> list[WatcherState]:
-        # The answer to a progress request: every synced watcher has seen up to here.
+        # The answer to a progress request: the watchers it speaks for have seen up to here (_watch_progress).
+        request = self._progress.answer()
+        if request is None:
+            WATCH.debug("a progress answer (revision %d) from etcd %s ignored: not one to trust", resp.revision,
+                        self._progress.server_version)
+            return []
         woken = []
         for watcher in list(self.by_id.values()):  # _buffer may pause one: it leaves by_id
-            if watcher.active and not watcher.fragments and resp.revision > watcher.revision:
+            if (watcher.active and not watcher.fragments and resp.revision > watcher.revision
+                    and (watcher.progress_epoch < request or watcher.created_revision < resp.revision)):
                 self._buffer(watcher, resp)
                 woken.append(watcher)
         return woken

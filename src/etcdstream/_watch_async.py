@@ -11,6 +11,7 @@ import grpc
 import grpc.aio
 
 from . import codec
+from ._cluster_ops import STATUS_CALL
 from ._errors import ClientClosed, EtcdError, Timeout
 from ._results import Snapshot
 from ._transport_async import cancelled_by_caller
@@ -18,7 +19,7 @@ from ._watch import (
     WATCH_METHOD,
     WatcherState,
 )
-from ._watch_driver import STOP, STREAM_CALL, StreamStep, WatchStreamDriver
+from ._watch_driver import STOP, STREAM_CALL, StreamStep, WatchStreamDriver, server_version
 from ._watch_spec import WatchSpec
 from ._watcher_async import AsyncWatcher
 from .codec import EventBatch
@@ -69,12 +70,15 @@ class AsyncWatchStream(WatchStreamDriver):
             raise watcher.error
         return AsyncWatcher(self, watcher)
 
-    def request_progress(self) -> None:
-        """Ask etcd for a progress notification on this stream now."""
+    def request_progress(self) -> bool:
+        """Ask etcd for a progress notification on this stream now; False when there is no stream now, or its
+        server answers them ahead of its events (_watch_progress)."""
         if self._closed:
             raise ClientClosed("the client is closed (make a new one)")
-        if self._requests is not None:
-            self._requests.put_nowait(codec.encode_watch_progress())
+        if self._requests is None or not self._state.request_progress():
+            return False
+        self._flush()
+        return True
 
     async def next_batch(self, watcher: WatcherState, timeout: float | None) -> EventBatch | None:
         while not watcher.has_news():
@@ -181,7 +185,12 @@ class AsyncWatchStream(WatchStreamDriver):
             while (request := await requests.get()) is not STOP:
                 yield request
 
-        self._state.restart()
+        raw, error = None, None
+        try:
+            raw = await connection.send(STATUS_CALL, self._transport.timeout, self._transport.metadata(STREAM_CALL))
+        except grpc.RpcError as e:
+            error = e
+        self._state.restart(server_version(raw, error))  # raised outside the handler: no grpc error as __context__
         self._requests = requests
         self._flush()
         method = connection.channel.stream_stream(WATCH_METHOD)

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 
 from ._calls import Call
+from ._cluster_ops import status_from
 from ._endpoints import Endpoint
 from ._errors import AuthFailed, ClientClosed, ConnectionFailed, EtcdError, PermissionDenied, Timeout
 from ._retry import IN_DOUBT_DETAILS, REAUTH_DETAILS, REFUSED_DETAILS, error_from_rpc
@@ -47,6 +48,20 @@ def stream_failure(code: grpc.StatusCode | None, details: str | None, endpoint: 
     return StreamStep.FAIL, error
 
 
+# Codes a server that has no Status for this client answers it with: its version stays unknown.
+_NO_STATUS_CODES = (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.PERMISSION_DENIED)
+
+
+def server_version(raw: bytes | None, error: grpc.RpcError | None = None) -> str | None:
+    """The etcd version a stream's Status call answered (raw), None if it could not say (error); an error
+    that is the connection's own is raised, to be handled as the stream's."""
+    if error is not None:
+        if error.code() in _NO_STATUS_CODES:
+            return None
+        raise error
+    return status_from(raw).version if raw is not None else None
+
+
 #: Put on a call's request queue: the request stream ends there.
 STOP = object()
 #: The Watch stream as a call, for authentication and metadata.
@@ -61,6 +76,7 @@ class WatchStreamDriver:
         self._state = WatchStreamState(transport.counters)
         self._requests: Any = None  # the current call's request queue (queue.SimpleQueue, asyncio.Queue)
         self._call: Any = None  # the current call (grpc's, either flavour)
+        self._status_call: Any = None  # the Status call asking a new stream's server its version
         self._closed = False
 
     @property
@@ -81,6 +97,8 @@ class WatchStreamDriver:
             self._requests.put_nowait(STOP)
         if self._call is not None:
             self._call.cancel()
+        if self._status_call is not None:
+            self._status_call.cancel()
 
     def _broken_by(self, e: grpc.RpcError) -> tuple[StreamStep, EtcdError]:
         """What a call ended by e asks for, and the error the watchers get if it is the end."""

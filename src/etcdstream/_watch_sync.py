@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from . import codec
+from ._cluster_ops import STATUS_CALL
 from ._errors import ClientClosed, DecodeError, EtcdError, Timeout
 from ._results import Snapshot
 from ._watch import (
@@ -18,7 +19,7 @@ from ._watch import (
     WatchProtocolError,
     WatcherState,
 )
-from ._watch_driver import STOP, STREAM_CALL, StreamStep, WatchStreamDriver
+from ._watch_driver import STOP, STREAM_CALL, StreamStep, WatchStreamDriver, server_version
 from ._watch_spec import WatchSpec
 from ._watcher_sync import Watcher
 from .codec import EventBatch
@@ -129,13 +130,16 @@ class WatchStream(WatchStreamDriver):
                 raise watcher.error
         return Watcher(self, watcher)
 
-    def request_progress(self) -> None:
-        """Ask etcd for a progress notification on this stream now."""
+    def request_progress(self) -> bool:
+        """Ask etcd for a progress notification on this stream now; False when there is no stream now, or its
+        server answers them ahead of its events (_watch_progress)."""
         with self._cond:
             if self._closed:
                 raise ClientClosed("the client is closed (make a new one)")
-            if self._requests is not None:
-                self._requests.put_nowait(codec.encode_watch_progress())
+            if self._requests is None or not self._state.request_progress():
+                return False
+            self._flush()
+            return True
 
     def next_batch(self, watcher: WatcherState, timeout: float | None) -> EventBatch | None:
         with self._cond:
@@ -295,13 +299,34 @@ class WatchStream(WatchStreamDriver):
                 if self._cond.wait_for(lambda: self._closed, left if state is None else min(left, _CONNECTIVITY_CHECK)):
                     return True
 
+    def _server_version(self, connection: Connection) -> str | None:
+        """Ask the server on connection its version (a call close() cancels)."""
+        status = connection.channel.unary_unary(STATUS_CALL.method).future(
+            STATUS_CALL.request, timeout=self._transport.timeout, metadata=self._transport.metadata(STREAM_CALL))
+        with self._cond:
+            self._status_call = status
+            if self._closed:
+                status.cancel()
+        raw, error = None, None
+        try:
+            raw = status.result()
+        except grpc.FutureCancelledError:
+            pass  # closed
+        except grpc.RpcError as e:
+            error = e
+        finally:
+            with self._cond:
+                self._status_call = None
+        return server_version(raw, error)  # raised outside the handler: no grpc error as __context__
+
     def _read(self, connection: Connection) -> None:
         requests: queue.SimpleQueue[object] = queue.SimpleQueue()
         method = connection.channel.stream_stream(WATCH_METHOD)
+        version = self._server_version(connection)
         with self._cond:
             if self._closed:
                 return
-            self._state.restart()
+            self._state.restart(version)
             self._requests = requests
             self._flush()
             self._broken = None

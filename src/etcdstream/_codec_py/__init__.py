@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .._errors import DecodeError
 from .._types import EventType
-from .batch import EventBatch, batch_events, coalesce, event_outside_range, without_prefix
+from .batch import EventBatch, batch_events, coalesce, event_out_of_order, event_outside_range, without_prefix
 from .decode import decode_range_response, decode_watch_response
 from .encode import encode_range_request, encode_watch_cancel, encode_watch_create, encode_watch_progress
 from .messages import Event, KeyValue, RangeResponse, WatchResponse
@@ -37,6 +37,7 @@ __all__ = [
     "encode_watch_cancel",
     "encode_watch_create",
     "encode_watch_progress",
+    "event_out_of_order",
     "event_outside_range",
     "without_prefix",
 ]

@@ -81,6 +81,25 @@ def coalesce(batch: EventBatch) -> EventBatch:
     return out
 
 
+def event_out_of_order(resp: WatchResponse, after_revision: int) -> Event | None:
+    """The first event of resp at or below after_revision, or below the event before it, or None.
+
+    etcd promises each watch its events once, in revision order (the events of
+    one revision may be several: a txn). A watcher checks every response with
+    it against the revision it has delivered up to, so that an old server's bug
+    or a mixed-up stream is caught before anything of it is delivered.
+    """
+    if not isinstance(resp, WatchResponse):
+        raise TypeError(f"event_out_of_order takes a WatchResponse, got {type(resp).__name__}")
+    floor = after_revision + 1
+    for event in resp._events:
+        revision = event._kv._mod_revision
+        if revision < floor:
+            return event
+        floor = revision
+    return None
+
+
 def event_outside_range(resp: WatchResponse, key: bytes, range_end: bytes) -> Event | None:
     """The first event of resp whose key is outside the watched range, or None.
 
