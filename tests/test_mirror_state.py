@@ -311,3 +311,22 @@ def test_a_read_chosen_to_catch_up_reports_the_net_change_and_is_no_resync():
     assert (state.revision, state.resyncs, state.counters.snapshot("", 0).resyncs) == (5000, 0, 0)
     state.load(snapshot(6000), "compacted")
     assert state.resyncs == 1
+
+
+def test_a_read_after_the_first_reports_its_changes_in_revision_order_not_key_order():
+    """Issue 24's out-of-order feed: two writers creating keys alternately (writer 0 at even revisions, 1 at
+    odd ones), a stream cut at 18 and the Mirror reading again at 1,099. The read's changes came in key order:
+    writer 0's keys (20, 22, ...), then writer 1's (19, 21, ...)."""
+    def written(start, stop):
+        return [kv(b"/p/%d-%06d" % (revision % 2, revision), revision) for revision in range(start, stop + 1)]
+
+    state = MirrorState()
+    first = state.load(snapshot(18, *written(2, 18)))
+    assert [e.key for e in first] == sorted(e.key for e in first)  # a full sync: every key, in key order
+    gone = kv(b"/p/gone", 5)
+    state.apply(EventBatch([put(gone.key, 5)], 18))
+    for resync in (False, True):
+        batch = state.load(snapshot(1099, *written(2, 1099)), "resumed far behind", resync=resync)
+        assert [e.mod_revision for e in batch] == list(range(19, 1100)) + [1099]
+        assert (batch.events[-1].type, batch.events[-1].key) == (EventType.DELETE, gone.key)
+        state.load(snapshot(18, *written(2, 18), gone))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
+from operator import attrgetter
 
 from ._errors import CompactedError, ConnectionFailed, EtcdError, NoLeader, RevisionWentBackwards, Timeout
 from ._keys import Key, to_bytes
@@ -89,7 +90,8 @@ class MirrorState:
         self.synced = False
 
     def load(self, snapshot: Snapshot, why: str = "", resync: bool = True) -> EventBatch:
-        """Replace the copy with a snapshot; return the changes from the old copy to it. why: what made the
+        """Replace the copy with a snapshot; return the changes from the old copy to it: the first time every
+        key in key order, later the changed keys in revision order, then the removed ones. why: what made the
         read necessary (the log says it); resync=False: a read chosen to catch up (the history is intact),
         not counted as a resync."""
         old, self.data = self.data, {kv.key: kv for kv in snapshot.kvs}
@@ -97,6 +99,9 @@ class MirrorState:
         removed = [Event(EventType.DELETE, KeyValue(key, b"", 0, snapshot.revision))
                    for key in old.keys() - self.data.keys()]
         if self.synced:
+            # A batch is in revision order, as a watch's are (a replay's puts would come so): key order here
+            # would list one writer's keys before another's. Removals come last, at the read's revision.
+            changes.sort(key=attrgetter("mod_revision"))
             if resync:
                 self.resyncs += 1
                 self.counters.add("resyncs")
