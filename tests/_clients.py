@@ -11,12 +11,18 @@ methods can be awaited) and, in the other parametrization, with AsyncClient::
 
 Import the fixtures and helpers (open_watch, collect, MirrorOf, etcdctl_prefix,
 ...) into a test module with ``from _clients import *``.
+
+Every watcher open_watch opens and every MirrorOf records what it delivered (`.record`); when the body
+returns, `run` checks etcd's watch guarantees on all of them (_testbase/guarantees.py): those that need
+no history always, all six when given the etcd to read the history from, ``run(body, endpoint,
+history=etcd_server)``. check_watch_guarantees does the same for a test that does not use `run`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import threading
 import time
@@ -24,6 +30,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from _testbase.guarantees import History, MirrorChecker, WatchChecker, WatchRequest
+from _testbase.history import read_history
 from _testbase.workload import etcdctl_kvs
 
 import etcdstream
@@ -36,6 +44,7 @@ __all__ = [
     "assert_mirror_equals_etcd",
     "assert_raises_before_any_io",
     "call",
+    "check_watch_guarantees",
     "client_of",
     "client_kind",
     "collect",
@@ -46,6 +55,7 @@ __all__ = [
     "keepers_running",
     "namespace_of",
     "open_watch",
+    "recorded",
     "run",
     "wait_for_revision",
 ]
@@ -129,12 +139,18 @@ def etcd_path(request: pytest.FixtureRequest) -> EtcdPath:
 def run(client_kind: str) -> Callable[..., Any]:
     """run(body, endpoints, **client kwargs): await body(client) in a new event loop; return its result."""
 
-    def run_body(body: Callable[[Any], Awaitable[Any]], endpoints: Any, **kwargs: Any) -> Any:
+    def run_body(body: Callable[[Any], Awaitable[Any]], endpoints: Any, *, history: Any = None,
+                 **kwargs: Any) -> Any:
+        """history: the etcd (EtcdServer, EtcdCluster) whose history the body's watchers and Mirrors are
+        checked against; None: only the guarantees that need no history are checked."""
         async def main() -> Any:
             async with connect(client_kind, endpoints, **kwargs) as client:
                 return await body(client)
 
-        return asyncio.run(main())
+        RECORDED.clear()
+        result = asyncio.run(main())
+        check_watch_guarantees(history)
+        return result
 
     return run_body
 
@@ -189,12 +205,139 @@ def assert_raises_before_any_io(run, bad_call, error, message) -> None:
     run(body, "127.0.0.1:1", timeout=5)
 
 
+# --- what watchers and Mirrors delivered, for the watch guarantee checkers ---
+
+#: Records of the watchers and Mirrors opened since run() started the body (or since they were checked).
+RECORDED: list[Any] = []
+
+
+class WatchRecord:
+    """What one watcher delivered: its request, every batch in order, the error it ended with."""
+
+    def __init__(self, name: str, request: WatchRequest) -> None:
+        self.name, self.request = name, request
+        self.batches: list[etcdstream.EventBatch] = []
+        self.error: BaseException | None = None
+
+    def checker(self) -> WatchChecker:
+        checker = WatchChecker(self.request, self.name)
+        for batch in self.batches:
+            checker.add(batch)
+        return checker
+
+    def first_revision(self) -> int:
+        """Where etcd's history must start to check this watcher (0: it delivered nothing to check)."""
+        first = self.request.first_revision
+        events = [batch.events[0].mod_revision for batch in self.batches if len(batch)]
+        return min([first] + events[:1]) if first else (events[0] if events else 0)
+
+
+class MirrorRecord:
+    """A Mirror's change feed: (batch, resync, read) as on_change got them; read: from a full read."""
+
+    def __init__(self, name: str, prefix: bytes, coalesce: bool, start_revision: int = 0) -> None:
+        self.name, self.prefix, self.coalesce, self.start_revision = name, prefix, coalesce, start_revision
+        self.feed: list[tuple[etcdstream.EventBatch, bool, bool]] = []
+
+    def checker(self) -> MirrorChecker:
+        checker = MirrorChecker(self.prefix, self.name, coalesce=self.coalesce, start_revision=self.start_revision)
+        for batch, resync, read in self.feed:
+            checker.add(batch, read, resync)
+        return checker
+
+    def first_revision(self) -> int:
+        reads = [batch.revision + 1 for batch, _, read in self.feed if read]
+        return min(reads + [self.start_revision] if self.start_revision else reads, default=0)
+
+
+def recorded(record: WatchRecord | MirrorRecord) -> WatchRecord | MirrorRecord:
+    RECORDED.append(record)
+    return record
+
+
+def check_watch_guarantees(history: Any = None, records: list[Any] | None = None) -> None:
+    """Check etcd's watch guarantees on the records (default: all those RECORDED, which are then forgotten):
+    against etcd's history read from `history` (an EtcdServer, an EtcdCluster or a History), else only
+    those that need none. AssertionError saying every violation."""
+    if records is None:
+        records, RECORDED[:] = list(RECORDED), []
+    else:
+        RECORDED[:] = [r for r in RECORDED if r not in records]
+    checkers = [record.checker() for record in records]
+    if history is not None and not isinstance(history, History):
+        starts = [start for start in (record.first_revision() for record in records) if start]
+        history = read_history(history, min(starts)) if starts else None
+    problems = []
+    for checker in checkers:
+        if history is not None:
+            checker.check(history)
+        if checker.violations:
+            problems.append(checker.describe())
+    assert not problems, "\n".join(problems)
+
+
+class RecordedWatcher:
+    """A watcher of either client (awaitable get/close) whose batches go to its WatchRecord."""
+
+    def __init__(self, watcher: Any, record: WatchRecord) -> None:
+        self.watcher, self.record = watcher, record
+
+    @property
+    def revision(self) -> int:
+        return self.watcher.revision
+
+    async def get(self, timeout: float | None = None):
+        try:
+            batch = await self.watcher.get(timeout)
+        except etcdstream.EtcdError as e:
+            self.record.error = e
+            raise
+        if batch is not None:
+            self.record.batches.append(batch)
+        return batch
+
+    async def close(self) -> None:
+        await self.watcher.close()
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        try:
+            batch = await self.watcher.__anext__()
+        except etcdstream.EtcdError as e:
+            self.record.error = e
+            raise
+        self.record.batches.append(batch)
+        return batch
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.watcher, name)
+
+
+def watch_request(key, one_key: bool, kwargs: dict[str, Any]) -> WatchRequest:
+    """The WatchRequest of open_watch's arguments."""
+    after = kwargs.get("after")
+    start = kwargs.get("start_revision") or (after.revision + 1 if after is not None else 0)
+    options = dict(start_revision=start, prev_kv=bool(kwargs.get("prev_kv")), coalesce=bool(kwargs.get("coalesce")),
+                   filters=kwargs.get("filters") or ())
+    if one_key:
+        return WatchRequest.of(key, kwargs.get("range_end"), from_key=bool(kwargs.get("from_key")), **options)
+    return WatchRequest.of(key, prefix=True, **options)
+
+
 async def open_watch(etcd, prefix, *, one_key=False, **kwargs):
-    """etcd.watchdir(...) (or watch) of either client, with awaitable get/close."""
+    """etcd.watchdir(...) (or watch) of either client, with awaitable get/close; what it delivers is recorded."""
     if etcd.kind == "sync":
         method = etcd.client.watch if one_key else etcd.client.watchdir
-        return AwaitableWatcher(method(prefix, **kwargs))
-    return await (etcd.watch if one_key else etcd.watchdir)(prefix, **kwargs)
+        watcher = AwaitableWatcher(method(prefix, **kwargs))
+    else:
+        watcher = await (etcd.watch if one_key else etcd.watchdir)(prefix, **kwargs)
+    request = watch_request(prefix, one_key, kwargs)
+    if not request.start_revision:  # from now: etcd created it at the watcher's revision
+        request = dataclasses.replace(request, created_revision=watcher.revision)
+    name = f"{etcd.kind} {'watch' if one_key else 'watchdir'} {len(RECORDED)}"
+    return RecordedWatcher(watcher, recorded(WatchRecord(name, request)))
 
 
 async def collect(watcher, count, timeout=10.0):
@@ -228,19 +371,59 @@ def etcdctl_prefix(server, prefix: str, revision: int) -> dict[bytes, tuple[byte
     return {key: (kv.value, kv.mod_revision) for key, kv in etcdctl_kvs(server, prefix, revision).items()}
 
 
+class ReadsSeen:
+    """The client a Mirror is given, counting its full reads (readdir): the change the Mirror publishes next
+    is that read's (it reads, then publishes, in its own thread or task), whether or not it says resync."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.unpublished = 0
+
+    def readdir(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._client.readdir(*args, **kwargs)
+        if not inspect.isawaitable(result):
+            self.unpublished += 1
+            return result
+
+        async def read() -> Any:
+            snapshot = await result
+            self.unpublished += 1
+            return snapshot
+
+        return read()
+
+    def published(self) -> bool:
+        """Whether the change being published is a full read's."""
+        if self.unpublished:
+            self.unpublished -= 1
+            return True
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
 class MirrorOf:
-    """Mirror (blocking, waited on in place) or AsyncMirror behind one awaitable interface."""
+    """Mirror (blocking, waited on in place) or AsyncMirror behind one awaitable interface.
+
+    `batches`: (batch, resync) as on_change got them; `record`: the same, with which were full reads, for
+    the watch guarantee checkers."""
 
     def __init__(self, etcd, prefix, **options):
         self.batches = []
+        client = ReadsSeen(etcd.client if etcd.kind == "sync" else etcd)
+        start = options.get("start")
+        self.record = recorded(MirrorRecord(f"{etcd.kind} Mirror {len(RECORDED)}", to_key(prefix),
+                                            options.get("coalesce", True), start.revision + 1 if start else 0))
 
         def record(batch, resync):
             self.batches.append((batch, resync))
+            self.record.feed.append((batch, resync, client.published()))
 
         if etcd.kind == "sync":
-            self.mirror = etcdstream.Mirror(etcd.client, prefix, on_change=record, **options)
+            self.mirror = etcdstream.Mirror(client, prefix, on_change=record, **options)
         else:
-            self.mirror = etcdstream.AsyncMirror(etcd, prefix, on_change=record, **options)
+            self.mirror = etcdstream.AsyncMirror(client, prefix, on_change=record, **options)
 
     async def wait_synced(self, timeout=10):
         result = self.mirror.wait_synced(timeout)
@@ -254,6 +437,10 @@ class MirrorOf:
         result = self.mirror.close()
         if asyncio.iscoroutine(result):
             await result
+
+
+def to_key(key: str | bytes) -> bytes:
+    return key.encode() if isinstance(key, str) else bytes(key)
 
 
 def content(mirror) -> dict[bytes, tuple[bytes, int]]:

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 from _clients import *
+from _clients import MirrorRecord, ReadsSeen
 from _testbase.proxy import FaultProxy
 
 import etcdstream
@@ -53,7 +54,7 @@ def test_mirror_follows_puts_deletes_txns_and_lease_expiry(run, etcd_path, fresh
         assert mirror.batches[0][1] is False and len(mirror.batches[0][0]) == 50  # the first full read
         await mirror.close()
 
-    run(body, etcd_path.endpoint)
+    run(body, etcd_path.endpoint, history=etcd_path.etcd)
 
 
 def test_mirror_reads_again_when_the_cluster_changes(run, make_etcd_server):
@@ -145,7 +146,7 @@ def test_unread_changes_are_merged_not_hoarded(run, etcd_server, fresh_prefix, m
         assert replayed == content(mirror.mirror)
         await mirror.close()
 
-    run(body, etcd_server.endpoint)
+    run(body, etcd_server.endpoint, history=etcd_server)
 
 
 def test_mirror_waits_out_a_watch_create_that_times_out(run, etcd_server, fresh_prefix):
@@ -154,16 +155,19 @@ def test_mirror_waits_out_a_watch_create_that_times_out(run, etcd_server, fresh_
 
         async def body(etcd):
             stalled = []
+            client = ReadsSeen(etcd.client if etcd.kind == "sync" else etcd)
+            record = recorded(MirrorRecord(f"{etcd.kind} Mirror", fresh_prefix.encode(), coalesce=True))
 
             def stall_after_the_full_read(batch, resync):
+                record.feed.append((batch, resync, client.published()))
                 if not stalled:
                     stalled.append(True)
                     proxy.stall()
 
             if etcd.kind == "sync":
-                mirror = etcdstream.Mirror(etcd.client, fresh_prefix, on_change=stall_after_the_full_read)
+                mirror = etcdstream.Mirror(client, fresh_prefix, on_change=stall_after_the_full_read)
             else:
-                mirror = etcdstream.AsyncMirror(etcd, fresh_prefix, on_change=stall_after_the_full_read)
+                mirror = etcdstream.AsyncMirror(client, fresh_prefix, on_change=stall_after_the_full_read)
             deadline = asyncio.get_running_loop().time() + 30
             while not stalled:  # the full read is done: the path stalls under the watch create
                 assert asyncio.get_running_loop().time() < deadline, "the Mirror never finished its full read"
@@ -179,7 +183,7 @@ def test_mirror_waits_out_a_watch_create_that_times_out(run, etcd_server, fresh_
             if asyncio.iscoroutine(closed):
                 await closed
 
-        run(body, proxy.endpoint, timeout=2)
+        run(body, proxy.endpoint, history=etcd_server, timeout=2)
 
 
 def test_a_serializable_mirror_reads_from_its_member_without_a_quorum(run, etcd_cluster, fresh_prefix):
@@ -206,4 +210,4 @@ def test_a_serializable_mirror_reads_from_its_member_without_a_quorum(run, etcd_
         assert content(serializable.mirror) == etcdctl_prefix(etcd_cluster, fresh_prefix, serializable.mirror.revision)
         await serializable.close()
 
-    run(body, member.endpoint)
+    run(body, member.endpoint, history=etcd_cluster)

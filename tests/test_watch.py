@@ -9,6 +9,8 @@ import time
 
 import pytest
 from _clients import *
+from _testbase.guarantees import WatchRequest, assert_watch_guarantees
+from _testbase.history import read_history
 from _testbase.proc import connections_to
 from _testbase.proxy import FaultProxy
 
@@ -48,7 +50,7 @@ def test_watchdir_delivers_every_change_in_order(run, etcd_path, fresh_prefix):
         assert watcher.revision == first + 5
         await watcher.close()
 
-    run(body, etcd_path.endpoint)
+    run(body, etcd_path.endpoint, history=etcd_path.etcd)
 
 
 def test_prev_kv(run, etcd_path, fresh_prefix):
@@ -66,7 +68,7 @@ def test_prev_kv(run, etcd_path, fresh_prefix):
         ]
         await watcher.close()
 
-    run(body, etcd_path.endpoint)
+    run(body, etcd_path.endpoint, history=etcd_path.etcd)
 
 
 def test_coalesced_batch_keeps_the_last_event_per_key(run, etcd_path, fresh_prefix):
@@ -87,7 +89,7 @@ def test_coalesced_batch_keeps_the_last_event_per_key(run, etcd_path, fresh_pref
         assert len(events) < 21
         await watcher.close()
 
-    run(body, etcd_path.endpoint)
+    run(body, etcd_path.endpoint, history=etcd_path.etcd)
 
 
 def test_watch_one_key_and_from_a_readdir_revision(run, etcd_path, fresh_prefix):
@@ -106,7 +108,7 @@ def test_watch_one_key_and_from_a_readdir_revision(run, etcd_path, fresh_prefix)
         await key_watcher.close()
         await dir_watcher.close()
 
-    run(body, etcd_path.endpoint)
+    run(body, etcd_path.endpoint, history=etcd_path.etcd)
 
 
 def test_resumes_after_etcd_restarts_without_loss_or_repeat(run, make_etcd_server):
@@ -127,7 +129,7 @@ def test_resumes_after_etcd_restarts_without_loss_or_repeat(run, make_etcd_serve
         assert revisions == sorted(set(revisions))
         await watcher.close()
 
-    run(body, server.endpoint)
+    run(body, server.endpoint, history=server)
 
 
 def test_compacted_start_revision_raises_compacted_error(run, etcd_server, fresh_prefix):
@@ -141,7 +143,7 @@ def test_compacted_start_revision_raises_compacted_error(run, etcd_server, fresh
         assert caught.value.compact_revision >= latest
         assert "read the prefix again" in str(caught.value)
 
-    run(body, etcd_server.endpoint)
+    run(body, etcd_server.endpoint, history=etcd_server)
 
 
 def test_permission_denied_watch_fails_instead_of_hanging(run, etcd_auth):
@@ -152,7 +154,7 @@ def test_permission_denied_watch_fails_instead_of_hanging(run, etcd_auth):
         assert await allowed.get(0.5) is None  # created, quiet, alive
         await allowed.close()
 
-    run(body, etcd_auth.endpoint, username="reader", password=etcd_auth.reader_password)
+    run(body, etcd_auth.endpoint, history=etcd_auth, username="reader", password=etcd_auth.reader_password)
 
 
 def test_watch_survives_token_expiry(run, make_etcd_server):
@@ -171,7 +173,7 @@ def test_watch_survives_token_expiry(run, make_etcd_server):
         await first.close()
         await second.close()
 
-    run(body, server.endpoint, username="root", password=server.root_password)
+    run(body, server.endpoint, history=server, username="root", password=server.root_password)
 
 
 def test_progress_advances_a_quiet_watcher_where_etcd_answers_it_in_order(run, etcd_server, fresh_prefix):
@@ -194,7 +196,7 @@ def test_progress_advances_a_quiet_watcher_where_etcd_answers_it_in_order(run, e
             assert await watcher.get(0.5) is None and watcher.revision == first[-1][3] < latest
         await watcher.close()
 
-    run(body, etcd_server.endpoint)
+    run(body, etcd_server.endpoint, history=etcd_server)
 
 
 def test_a_slow_watcher_does_not_hold_up_a_fast_one(run, etcd_server, fresh_prefix):
@@ -213,7 +215,7 @@ def test_a_slow_watcher_does_not_hold_up_a_fast_one(run, etcd_server, fresh_pref
         await slow.close()
         await fast.close()
 
-    run(body, etcd_server.endpoint)
+    run(body, etcd_server.endpoint, history=etcd_server)
 
 
 @pytest.mark.parametrize("grpc_proxy", [False, True], ids=["direct", "grpc-proxy"])
@@ -229,7 +231,7 @@ def test_fragmented_responses_are_joined(run, make_etcd_server, make_etcd_proxy,
         events = await collect(watcher, 8)
         assert len({e[3] for e in events[4:]}) == 1
 
-    run(body, make_etcd_proxy(server).endpoint if grpc_proxy else server.endpoint)
+    run(body, make_etcd_proxy(server).endpoint if grpc_proxy else server.endpoint, history=server)
 
 
 def test_another_cluster_behind_the_same_address_is_detected(run, make_etcd_server):
@@ -259,7 +261,7 @@ def test_bad_watch_arguments_fail_before_any_call(run, etcd_server):
         with pytest.raises(ValueError):
             await open_watch(etcd, "/x/", max_buffered_events=0)
 
-    run(body, etcd_server.endpoint)
+    run(body, etcd_server.endpoint, history=etcd_server)
 
 
 def test_a_thousand_watches_and_key_calls_share_one_connection(run, make_etcd_server):
@@ -281,18 +283,20 @@ def test_a_thousand_watches_and_key_calls_share_one_connection(run, make_etcd_se
         for watcher in watchers[500:]:
             await watcher.close()
 
-    run(body, server.endpoint)
+    run(body, server.endpoint, history=server)
 
 
 def test_iterating_consumers_read_the_stream_themselves_and_resume(make_etcd_server):
     """Blocking iteration reads the stream in the consumer's thread: restarts and close still work."""
     server = make_etcd_server(name="iterate")
     seen: dict[str, list[int]] = {"a": [], "b": []}
+    batches: dict[str, list[etcdstream.EventBatch]] = {"a": [], "b": []}
     errors = []
 
     def consume(watcher, name):
         try:
             for batch in watcher:
+                batches[name].append(batch)
                 seen[name] += [e.mod_revision for e in batch]
         except etcdstream.ClientClosed:
             pass
@@ -300,9 +304,9 @@ def test_iterating_consumers_read_the_stream_themselves_and_resume(make_etcd_ser
             errors.append(e)
 
     with etcdstream.Client(server.endpoint) as client:
-        threads = [
-            threading.Thread(target=consume, args=(client.watchdir(f"/{name}/"), name)) for name in ("a", "b")
-        ]
+        watchers = {name: client.watchdir(f"/{name}/") for name in ("a", "b")}
+        requests = {name: WatchRequest.prefix(f"/{name}/", created_revision=w.revision) for name, w in watchers.items()}
+        threads = [threading.Thread(target=consume, args=(watchers[name], name)) for name in ("a", "b")]
         for thread in threads:
             thread.start()
         revisions = {"a": [], "b": []}
@@ -320,6 +324,9 @@ def test_iterating_consumers_read_the_stream_themselves_and_resume(make_etcd_ser
         assert not thread.is_alive()
     assert not errors
     assert seen == revisions
+    history = read_history(server, min(r.first_revision for r in requests.values()))
+    for name, request in requests.items():
+        assert_watch_guarantees(batches[name], request, history, name=f"watchdir /{name}/")
 
 
 def test_a_silently_stalled_connection_is_noticed_and_left(run, make_etcd_server):
@@ -339,7 +346,7 @@ def test_a_silently_stalled_connection_is_noticed_and_left(run, make_etcd_server
             assert [(e[1], e[3]) for e in events] == [(b"/s/2", first + 1), (b"/s/3", first + 2)]
             await watcher.close()
 
-        run(body, [proxy.endpoint, server.endpoint], keepalive_time=1, keepalive_timeout=1)
+        run(body, [proxy.endpoint, server.endpoint], history=server, keepalive_time=1, keepalive_timeout=1)
 
 
 def test_the_default_keepalive_stays_within_etcds_default_ping_policy(run, etcd_server, fresh_prefix):
@@ -354,13 +361,14 @@ def test_the_default_keepalive_stays_within_etcds_default_ping_policy(run, etcd_
         assert (stats.watch_streams, stats.reconnects, stats.last_error) == (1, 0, None)
         await watcher.close()
 
-    run(body, etcd_server.endpoint)
+    run(body, etcd_server.endpoint, history=etcd_server)
 
 
 def test_an_iterating_consumer_is_handed_the_stream_after_a_read_that_woke_nobody(etcd_server, fresh_prefix):
     """A consumer that found the stream thread reading must take over when that read was for nobody."""
     with etcdstream.Client(etcd_server.endpoint) as client:
         watcher = client.watchdir(fresh_prefix + "a/")
+        created = watcher.revision
         other = client.watchdir(fresh_prefix + "b/")
         stream = client._watches
         other_id = other._state.watch_id
@@ -375,6 +383,8 @@ def test_an_iterating_consumer_is_handed_the_stream_after_a_read_that_woke_nobod
         consumer.join(10)
         assert not consumer.is_alive(), "the consumer was never handed the stream"
         assert [e.mod_revision for e in batches[0]] == [revision]
+        assert_watch_guarantees(batches, WatchRequest.prefix(fresh_prefix + "a/", created_revision=created),
+                                read_history(etcd_server, created + 1))
         watcher.close()
 
 
@@ -394,7 +404,7 @@ def test_a_closed_watcher_says_so_every_time(run, etcd_server, fresh_prefix):
             with pytest.raises(etcdstream.ClientClosed):
                 await watcher.get(1)
 
-    run(body, etcd_server.endpoint)
+    run(body, etcd_server.endpoint, history=etcd_server)
 
 
 def test_filters_leave_out_puts_or_deletes(run, etcd_server, fresh_prefix):
@@ -415,7 +425,7 @@ def test_filters_leave_out_puts_or_deletes(run, etcd_server, fresh_prefix):
         with pytest.raises(TypeError, match="filters must be an iterable of WatchFilter"):
             await open_watch(etcd, p, filters=etcdstream.WatchFilter.NOPUT)
 
-    run(body, etcd_server.endpoint)
+    run(body, etcd_server.endpoint, history=etcd_server)
 
 
 def test_a_watch_of_a_key_range_or_from_a_key_sees_only_its_keys(run, etcd_server, fresh_prefix):
@@ -435,4 +445,20 @@ def test_a_watch_of_a_key_range_or_from_a_key_sees_only_its_keys(run, etcd_serve
         with pytest.raises(ValueError, match="at most one of range_end, prefix=True and from_key=True"):
             await open_watch(etcd, p + b"b", one_key=True, range_end=p + b"d", from_key=True)
 
-    run(body, etcd_server.endpoint)
+    run(body, etcd_server.endpoint, history=etcd_server)
+
+
+def test_run_checks_the_watch_guarantees_against_etcds_history(run, etcd_server, fresh_prefix):
+    """The check every test using `run` gets: a batch the record lost is found missing from etcd's history."""
+    async def body(etcd):
+        watcher = await open_watch(etcd, fresh_prefix)
+        revisions = [(await etcd.put(fresh_prefix + f"{i}", "v")).revision for i in range(3)]
+        await collect(watcher, 3)
+        watcher.record.batches[:] = [etcdstream.EventBatch([e for e in batch if e.mod_revision != revisions[1]],
+                                                           batch.revision) for batch in watcher.record.batches]
+        await watcher.close()
+        return revisions
+
+    with pytest.raises(AssertionError, match=r"\[reliable\] .*1 events of etcd's history in revisions \d+\.\.\d+ "
+                                             r"never delivered"):
+        run(body, etcd_server.endpoint, history=etcd_server)
