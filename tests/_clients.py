@@ -26,11 +26,11 @@ import dataclasses
 import inspect
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from _testbase.guarantees import History, MirrorChecker, WatchChecker, WatchRequest
+from _testbase.guarantees import History, MirrorChecker, ReadsSeen, WatchChecker, WatchRequest
 from _testbase.history import read_history
 from _testbase.workload import etcdctl_kvs
 
@@ -52,6 +52,7 @@ __all__ = [
     "content",
     "etcd_path",
     "etcdctl_prefix",
+    "guarantees_checked",
     "keepers_running",
     "namespace_of",
     "open_watch",
@@ -147,10 +148,8 @@ def run(client_kind: str) -> Callable[..., Any]:
             async with connect(client_kind, endpoints, **kwargs) as client:
                 return await body(client)
 
-        RECORDED.clear()
-        result = asyncio.run(main())
-        check_watch_guarantees(history)
-        return result
+        with guarantees_checked(history):
+            return asyncio.run(main())
 
     return run_body
 
@@ -276,6 +275,15 @@ def check_watch_guarantees(history: Any = None, records: list[Any] | None = None
     assert not problems, "\n".join(problems)
 
 
+@contextlib.contextmanager
+def guarantees_checked(history: Any = None) -> Iterator[None]:
+    """Check the watch guarantees (check_watch_guarantees) of every watcher and Mirror recorded inside the block,
+    when it ends without an error."""
+    RECORDED.clear()
+    yield
+    check_watch_guarantees(history)
+
+
 class RecordedWatcher:
     """A watcher of either client (awaitable get/close) whose batches go to its WatchRecord."""
 
@@ -369,38 +377,6 @@ async def wait_for_revision(watcher, revision, timeout=10.0):
 def etcdctl_prefix(server, prefix: str, revision: int) -> dict[bytes, tuple[bytes, int]]:
     """key -> (value, mod_revision) of every key under prefix at revision (0: now), as etcdctl reads them."""
     return {key: (kv.value, kv.mod_revision) for key, kv in etcdctl_kvs(server, prefix, revision).items()}
-
-
-class ReadsSeen:
-    """The client a Mirror is given, counting its full reads (readdir): the change the Mirror publishes next
-    is that read's (it reads, then publishes, in its own thread or task), whether or not it says resync."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.unpublished = 0
-
-    def readdir(self, *args: Any, **kwargs: Any) -> Any:
-        result = self._client.readdir(*args, **kwargs)
-        if not inspect.isawaitable(result):
-            self.unpublished += 1
-            return result
-
-        async def read() -> Any:
-            snapshot = await result
-            self.unpublished += 1
-            return snapshot
-
-        return read()
-
-    def published(self) -> bool:
-        """Whether the change being published is a full read's."""
-        if self.unpublished:
-            self.unpublished -= 1
-            return True
-        return False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
 
 
 class MirrorOf:

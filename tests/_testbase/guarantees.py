@@ -23,7 +23,7 @@ filters leave out) and `prev_kv` (a prev_kv that is not the key's state before t
 `WatchChecker` takes batches one at a time (the order-only guarantees are checked as they come) and is
 checked against a `History` whenever one is at hand; checked events are then forgotten, so a soak can
 check for hours. `MirrorChecker` does the same for a Mirror's change feed, whose full reads start the
-watch over. `watch_violations` and `assert_watch_guarantees` are the one-call forms for tests.
+watch over (`ReadsSeen`, the client given to the Mirror, tells which changes are reads). `watch_violations` and `assert_watch_guarantees` are the one-call forms for tests.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from __future__ import annotations
 import bisect
 import collections
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+import inspect
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "History",
     "HistoryEvent",
     "MirrorChecker",
+    "ReadsSeen",
     "Violation",
     "WatchChecker",
     "WatchRequest",
@@ -275,8 +277,9 @@ class WatchChecker:
         if self.counts[guarantee] <= MAX_KEPT:
             self.violations.append(Violation(guarantee, message, self.name))
 
-    def add(self, batch: Any) -> None:
-        """One delivered batch: the guarantees that need no history are checked now."""
+    def add(self, batch: Any) -> list[Violation]:
+        """One delivered batch: the guarantees that need no history are checked now. Returns the new violations."""
+        before = len(self.violations)
         if isinstance(batch, tuple):
             events, revision = batch
         else:
@@ -340,6 +343,7 @@ class WatchChecker:
             self._pending_batches.append((n, after, high, rows))
         else:
             self._pending.extend(rows)
+        return self.violations[before:]
 
     # --- against etcd's history ---
 
@@ -473,6 +477,11 @@ class WatchChecker:
                                       f"{prev.mod_revision}, etcd's history has {_event_text(tuple(before[:4]))}")
 
     @property
+    def history_needed_from(self) -> int:
+        """The first revision of etcd's history a later check() still needs (0: all of it, not known yet)."""
+        return self._checked + 1 if self._checked is not None else 0
+
+    @property
     def all_checked(self) -> bool:
         """Nothing delivered waits for a history to be checked against."""
         return not self._pending and not self._pending_batches
@@ -508,23 +517,25 @@ class MirrorChecker:
         self._dropped_violations: list[Violation] = []
         self._dropped_counts: collections.Counter[str] = collections.Counter()
 
-    def add(self, batch: Any, read: bool, resync: bool = False) -> None:
-        """One change as on_change got it; read: it came from a full read of the prefix."""
+    def add(self, batch: Any, read: bool, resync: bool = False) -> list[Violation]:
+        """One change as on_change got it; read: it came from a full read of the prefix. Returns the new
+        violations."""
         revision = batch.revision
         if read:
             self.reads += 1
+            before = len(self._own.violations)
             if revision < self._claimed and not resync:
                 self._own._fail("bookmarkable", f"read {self.reads} is at revision {revision}, after the feed "
                                                 f"claimed revision {self._claimed}")
             self._claimed = revision if resync else max(self._claimed, revision)
             request = WatchRequest.prefix(self.prefix, start_revision=revision + 1, coalesce=self.coalesce)
             self.segments.append(WatchChecker(request, f"{self.name} after read {self.reads} (at revision {revision})"))
-            return
+            return self._own.violations[before:]
         if not self.segments:
             request = WatchRequest.prefix(self.prefix, start_revision=self._start, coalesce=self.coalesce)
             self.segments.append(WatchChecker(request, self.name))
-        self.segments[-1].add(batch)
         self._claimed = max(self._claimed, revision)
+        return self.segments[-1].add(batch)
 
     def check(self, history: History) -> list[Violation]:
         """Every segment against etcd's history (see WatchChecker.check); segments a read ended and the
@@ -540,6 +551,11 @@ class MirrorChecker:
         return new
 
     @property
+    def history_needed_from(self) -> int:
+        """The first revision of etcd's history a later check() still needs (0: all of it)."""
+        return min((s.history_needed_from for s in self.segments), default=self._claimed + 1)
+
+    @property
     def violations(self) -> list[Violation]:
         return self._own.violations + self._dropped_violations + [v for s in self.segments for v in s.violations]
 
@@ -553,6 +569,38 @@ class MirrorChecker:
     def describe(self) -> str:
         return describe_violations(f"{self.name} (prefix {self.prefix!r}, {self.reads} reads)", self.violations,
                                    self.counts)
+
+
+class ReadsSeen:
+    """The client a Mirror is given, counting its full reads (readdir): the change the Mirror publishes next
+    is that read's (it reads, then publishes, in its own thread or task), whether or not it says resync."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.unpublished = 0
+
+    def readdir(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._client.readdir(*args, **kwargs)
+        if not inspect.isawaitable(result):
+            self.unpublished += 1
+            return result
+
+        async def read() -> Any:
+            snapshot = await result
+            self.unpublished += 1
+            return snapshot
+
+        return read()
+
+    def published(self) -> bool:
+        """Whether the change being published is a full read's."""
+        if self.unpublished:
+            self.unpublished -= 1
+            return True
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
 
 
 def watch_violations(batches: Iterable[Any], request: WatchRequest, history: History | None = None,

@@ -15,7 +15,9 @@ start changes the prefix: a watcher of it must see each revision once, in order,
   (faults healed, what the proxies held delivered, no call in flight in etcd); then its keys are read
   straight from etcd: it either happened, once, or did not, anything else is a divergence.
 - `WatchLog` and `MirrorLog` check, batch by batch, that nothing is lost, repeated or reordered, and
-  that a watcher restarts (CompactedError) or a Mirror resyncs only after a compaction past it.
+  that a watcher restarts (CompactedError) or a Mirror resyncs only after a compaction past it; and
+  etcd's six watch guarantees (guarantees.py), against etcd's history as etcdctl watched it all along
+  (`ModelRun.history`), each time the run is checked: violations go to `Report.guarantee_violations`.
 - `Faults` is what a run needs of its etcd: reset, stall, kill and restart, compact, settle (the test
   has one server behind one FaultProxy; the soak a cluster behind one proxy per member).
 """
@@ -35,6 +37,9 @@ from typing import Any, Protocol
 
 import etcdstream
 from etcdstream import CompactedError, Compare, EventType, KeyValue, LeaseNotFound
+
+from .guarantees import History, MirrorChecker, ReadsSeen, WatchChecker, WatchRequest
+from .history import HistoryRecorder
 
 __all__ = [
     "BUCKETS",
@@ -113,12 +118,18 @@ class Report:
     restarts: int = 0  # watchers restarted after CompactedError, Mirrors resynced
     compactions: list[int] = field(default_factory=list)
     divergences: list[str] = field(default_factory=list)
+    #: etcd's watch guarantees a watcher or Mirror broke (guarantees.py), against etcd's history
+    guarantee_violations: list[str] = field(default_factory=list)
     library_errors: list[str] = field(default_factory=list)  # raised what the API never should
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def diverged(self, what: str) -> None:
         with self._lock:
             self.divergences.append(what)
+
+    def guarantee_broken(self, what: str) -> None:
+        with self._lock:
+            self.guarantee_violations.append(what)
 
     def library_error(self, what: str) -> None:
         with self._lock:
@@ -141,7 +152,8 @@ class Report:
         faults = ", ".join(f"{k} {v}" for k, v in sorted(self.faults.items())) or "none"
         return (f"seed {self.seed}: {self.ops} ops ({self.ambiguous} ambiguous), {self.events_checked} events "
                 f"checked, faults: {faults}; {len(self.compactions)} compactions, {self.restarts} "
-                f"resyncs/restarts, {len(self.divergences)} divergences, {len(self.library_errors)} library errors")
+                f"resyncs/restarts, {len(self.divergences)} divergences, watch guarantee violations: "
+                f"{len(self.guarantee_violations)}, {len(self.library_errors)} library errors")
 
 
 # --- the model ---
@@ -416,11 +428,28 @@ class WatchLog:
         self.state: dict[bytes, KeyValue] = {}
         self.revision = 0
         self._seen_in_revision: set[bytes] = set()
+        #: etcd's watch guarantees, one checker for each watch (a restart is a new one), until checked
+        self.guarantees: list[WatchChecker] = []
 
-    def start(self, snapshot: etcdstream.Snapshot) -> None:
+    def start(self, snapshot: etcdstream.Snapshot, prefix: bytes | None = None) -> None:
+        """A new watch of prefix, from the snapshot's revision + 1."""
         self.state = {kv.key: kv for kv in snapshot.kvs}
         self.revision = snapshot.revision
         self._seen_in_revision = set()
+        if prefix is not None:
+            request = WatchRequest.prefix(prefix, start_revision=snapshot.revision + 1)
+            self.guarantees.append(WatchChecker(request, f"{self.name} (watch {len(self.guarantees) + 1})"))
+
+    @property
+    def history_needed_from(self) -> int:
+        return min((c.history_needed_from for c in self.guarantees), default=self.revision + 1)
+
+    def check_guarantees(self, history: History) -> None:
+        """Report what the watches broke of etcd's watch guarantees, against history; forget what was checked."""
+        for checker in self.guarantees:
+            for violation in checker.check(history):
+                self.report.guarantee_broken(str(violation))
+        self.guarantees = [c for c in self.guarantees[:-1] if not c.all_checked] + self.guarantees[-1:]
 
     def ended(self, error: etcdstream.EtcdError) -> bool:
         """The watch raised: True to start again from a readdir (after CompactedError, legitimate only
@@ -437,6 +466,9 @@ class WatchLog:
         return True
 
     def apply(self, batch: etcdstream.EventBatch) -> None:
+        if self.guarantees:
+            for violation in self.guarantees[-1].add(batch):
+                self.report.guarantee_broken(str(violation))
         last = self.revision
         for event in batch:
             rev = event.mod_revision
@@ -467,8 +499,24 @@ class MirrorLog:
         self.report = report
         self.revision = 0
         self.loads = 0
+        #: etcd's watch guarantees on the change feed (MirrorObserver sets it, knowing the prefix)
+        self.guarantees: MirrorChecker | None = None
 
-    def on_change(self, batch: etcdstream.EventBatch, resync: bool) -> None:
+    @property
+    def history_needed_from(self) -> int:
+        return self.guarantees.history_needed_from if self.guarantees is not None else self.revision + 1
+
+    def check_guarantees(self, history: History) -> None:
+        """Report what the feed broke of etcd's watch guarantees, against history (see WatchLog)."""
+        if self.guarantees is not None:
+            for violation in self.guarantees.check(history):
+                self.report.guarantee_broken(str(violation))
+
+    def on_change(self, batch: etcdstream.EventBatch, resync: bool, read: bool | None = None) -> None:
+        """read: the change comes from a full read (None: unknown, then only the first is taken for one)."""
+        if self.guarantees is not None:
+            for violation in self.guarantees.add(batch, read if read is not None else self.loads == 0, resync):
+                self.report.guarantee_broken(str(violation))
         if resync or self.loads == 0:
             if resync:
                 self.report.restarted()
@@ -530,7 +578,7 @@ class SyncWatchRecorder:
                 self._watcher = watcher
                 if self._closed:
                     watcher.close()
-            self.log.start(snapshot)
+            self.log.start(snapshot, self.prefix)
             try:
                 for batch in watcher:
                     self.log.apply(batch)
@@ -584,7 +632,7 @@ class AsyncWatchRecorder:
             self._watcher = watcher
             if self._closed:
                 await watcher.close()
-            self.log.start(snapshot)
+            self.log.start(snapshot, self.prefix)
             try:
                 async for batch in watcher:
                     self.log.apply(batch)
@@ -612,11 +660,17 @@ class MirrorObserver:
 
     def __init__(self, client: Any, prefix: bytes, log: MirrorLog) -> None:
         self.log = log
+        log.guarantees = MirrorChecker(prefix, log.name)
+        reads = ReadsSeen(client)  # tells the full reads among the changes
+
+        def on_change(batch: etcdstream.EventBatch, resync: bool) -> None:
+            log.on_change(batch, resync, reads.published())
+
         # Given to the constructor, the callback sees the first full read too.
         if isinstance(client, etcdstream.Client):
-            self.mirror: Any = etcdstream.Mirror(client, prefix, on_change=log.on_change)
+            self.mirror: Any = etcdstream.Mirror(reads, prefix, on_change=on_change)
         else:
-            self.mirror = etcdstream.AsyncMirror(client, prefix, on_change=log.on_change)
+            self.mirror = etcdstream.AsyncMirror(reads, prefix, on_change=on_change)
 
     @property
     def revision(self) -> int:
@@ -672,6 +726,8 @@ class ModelRun:
         self.granted: set[int] = set()
         #: writes that failed ambiguously, resolved once the run settles: (op, error)
         self.in_doubt: list[tuple[Any, BaseException]] = []
+        #: etcd's history (etcdctl watch) the observers' watch guarantees are checked against; None: not checked
+        self.history: HistoryRecorder | None = None
 
     def next_op(self, workload: Workload | None = None) -> Any:
         """The workload's next operation that leaves the keys of writes in doubt alone."""
@@ -885,7 +941,26 @@ class ModelRun:
                 etcdctl_kvs, self.faults, self.workload.prefix, at))
             if difference:
                 self.report.diverged(f"at revision {at}: {difference}")
+        await self.check_guarantees(observers, revision)
         return failed
+
+    async def check_guarantees(self, observers: list[Any], revision: int) -> None:
+        """Check etcd's watch guarantees on what the observers delivered, against etcd's history up to revision
+        (every observer is there); the history no observer needs any more is then forgotten."""
+        if self.history is None:
+            return
+        try:
+            await asyncio.to_thread(self.history.wait_for, revision, 60)
+        except (TimeoutError, RuntimeError) as e:
+            self.report.diverged(f"etcd's history is not known up to revision {revision}, the watch guarantees "
+                                 f"are not checked: {e}")
+            return
+        history = self.history.history()
+        for o in observers:
+            o.log.check_guarantees(history)
+        needed = [o.log.history_needed_from for o in observers]
+        if needed and min(needed) > 0:
+            self.history.history(forget_before=min(needed))
 
     async def check(self, observers: list[Any], lease_timeout: float = 60) -> list[Any]:
         """Once faults are healed: observers equal etcd (leased keys included), then, once every lease
