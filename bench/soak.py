@@ -9,7 +9,9 @@ leases) while Mirrors, AsyncMirrors and watchdir watchers of both clients follow
 fault task stalls (briefly, or past the keepalive timeout) and resets proxies, kills and restarts
 members (the leader half the time) and compacts the history (sometimes past stalled watchers). Every
 round (a minute of writes) ends with faults healed and every observer compared with etcdctl and etcd
-with the model. At the end, or on Ctrl-C, it prints a summary; the exit code is 1 on any divergence.
+with the model, and etcd's six watch guarantees are checked on every watcher and Mirror against etcd's
+history (etcdctl watches every key, straight from the members, all along). At the end, or on Ctrl-C, it
+prints a summary; the exit code is 1 on any divergence or watch guarantee violation.
 
 --endpoints uses an existing cluster instead (no member kills). The soak compacts its history and
 expects nothing else to write to it: give it a cluster of its own.
@@ -31,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from _testbase import EtcdCluster, find_binaries
+from _testbase import EtcdCluster, HistoryRecorder, find_binaries
 from _testbase.proxy import FaultProxy
 from _testbase.workload import (
     AsyncWatchRecorder,
@@ -214,6 +216,7 @@ async def soak(args: argparse.Namespace, report: Report, started: float, cluster
     kinds_of_clients = ("sync", "async") if args.clients == "both" else (args.clients,)
     clients = [ClientUnderTest(kind, [p.endpoint for p in proxies], report) for kind in kinds_of_clients]
     replaced = 0
+    history = None
     try:
         with etcdstream.Client(endpoints, timeout=30) as direct:
             await Threaded(direct).delete(PREFIX, prefix=True)
@@ -222,10 +225,13 @@ async def soak(args: argparse.Namespace, report: Report, started: float, cluster
             harness = ProxiedCluster(cluster, endpoints, proxies, direct)
             side = Workload(report.seed + 2, PREFIX + b"side/", tag=b"s")
             run = ModelRun(Workload(report.seed, PREFIX), harness, [c.writer for c in clients], report, side)
+            etcdctl = cluster if cluster is not None else [str(find_binaries().etcdctl),
+                                                           "--endpoints=" + ",".join(endpoints)]
+            history = run.history = HistoryRecorder(etcdctl, direct.status().revision + 1)
             fault_rng = random.Random(report.seed + 1)
             deadline = started + args.duration
             rounds = 0
-            shown = (0, 0)  # divergences and library errors printed so far
+            shown = (0, 0, 0)  # divergences, guarantee violations and library errors printed so far
             while not stop.is_set() and time.monotonic() < deadline:
                 rounds += 1
                 faults_stop = asyncio.Event()
@@ -239,9 +245,10 @@ async def soak(args: argparse.Namespace, report: Report, started: float, cluster
                     await fault_task
                 failed = await run.check([o for c in clients for o in c.observers])
                 progress(started, f"round {rounds}: {report.summary()}")
-                for line in report.divergences[shown[0]:] + report.library_errors[shown[1]:]:
+                for line in (report.divergences[shown[0]:] + report.guarantee_violations[shown[1]:]
+                             + report.library_errors[shown[2]:]):
                     progress(started, f"  {line}")
-                shown = (len(report.divergences), len(report.library_errors))
+                shown = (len(report.divergences), len(report.guarantee_violations), len(report.library_errors))
                 for i, c in enumerate(clients):
                     if any(o in failed for o in c.observers):
                         progress(started, f"  making the {c.kind} client and its observers again; "
@@ -256,6 +263,11 @@ async def soak(args: argparse.Namespace, report: Report, started: float, cluster
                 await c.close()
         for proxy in proxies:
             proxy.close()
+        if history is not None:
+            history.close()
+            if history.gaps:
+                report.diverged(f"etcd's history lacks revisions {history.gaps} (compacted while etcdctl was "
+                                "away): the watch guarantees were not checked there")
     return replaced
 
 
@@ -275,6 +287,9 @@ def summary(report: Report, seconds: float, version: str, replaced: int) -> str:
     if replaced:
         lines[-1] += f" (clients made again after their observers stopped or froze: {replaced})"
     lines += [f"    {d}" for d in report.divergences[:30]]
+    lines.append(f"  watch guarantee violations: {len(report.guarantee_violations)} (etcd's six, on every watcher and "
+                 "Mirror, against etcd's history)")
+    lines += [f"    {v}" for v in report.guarantee_violations[:30]]
     lines.append(f"  library errors:      {len(report.library_errors)} (exceptions the API should not raise)")
     lines += [f"    {e}" for e in report.library_errors[:10]]
     return "\n".join(lines)
@@ -314,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         if cluster is not None:
             cluster.close()
     print(summary(report, time.monotonic() - started, find_binaries().version, replaced), flush=True)
-    return 1 if report.divergences or report.library_errors else 0
+    return 1 if report.divergences or report.guarantee_violations or report.library_errors else 0
 
 
 if __name__ == "__main__":
