@@ -7,6 +7,7 @@ gives the new one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import pickle
 
@@ -120,6 +121,43 @@ def test_a_mirror_cut_off_for_a_long_gap_reads_again_instead_of_replaying(run, e
             await mirror.close()
 
         run(body, proxy.endpoint)
+    assert any(READ_INSTEAD in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("outage", ["short", "longer than the client's timeout"])
+def test_a_mirror_cut_off_before_etcd_confirmed_its_watch_reads_a_long_gap_again(run, etcd_server, fresh_prefix,
+                                                                                 caplog, outage):
+    """Issue 25: the connection cut right after the first read, before etcd answered the watch's create; a
+    10,000-revision gap written meanwhile. The first create after a read replays whatever its gap (the writes
+    made during the read), but sent again after the cut, or by a new watchdir() after one timed out, the gap
+    holds the outage: it is read again, not replayed."""
+    p = fresh_prefix.encode()
+    caplog.set_level(logging.INFO, logger="etcdstream.mirror")
+    gap = 10_000 if outage == "short" else 2_000
+    with FaultProxy(etcd_server.endpoint) as proxy:
+
+        async def body(etcd):
+            await seeded_copy(etcd, p)
+            cut = []
+
+            def cut_after_the_first_read(batch, resync):
+                if not cut:  # in the Mirror's thread or task, before it creates its watch
+                    cut.append(batch.revision)
+                    proxy.drop()
+
+            mirror = MirrorOf(etcd, p)
+            mirror.mirror.on_change(cut_after_the_first_read)
+            assert await mirror.wait_synced(10)
+            last = write_gap(etcd_server.endpoint, p, gap)
+            if outage != "short":
+                await asyncio.sleep(2.5)  # past the client's timeout: watchdir() gives up and is called again
+            proxy.resume()
+            assert await mirror.wait_revision(last, 30)
+            assert_mirror_equals_etcd(mirror.mirror, etcd_server, fresh_prefix)
+            assert mirror.mirror.resyncs == 0
+            await mirror.close()
+
+        run(body, proxy.endpoint, timeout=2)
     assert any(READ_INSTEAD in r.getMessage() for r in caplog.records)
 
 

@@ -1033,6 +1033,27 @@ def test_a_watch_resuming_further_behind_than_its_max_replay_ends_after_deliveri
     assert state.on_response(response(watch_id=far.watch_id, revision=622, events=[(b"/far/b", 622)])) == []
 
 
+def test_only_the_first_create_of_a_watch_replays_past_its_max_replay():
+    """The first create after a read replays the writes made during the read, whatever their number (else a
+    prefix written faster than it is read would be read forever). Sent again because the stream broke before
+    etcd answered it, the gap holds the outage too: issue 25's Mirror replayed 100,000 revisions so."""
+    state = WatchStreamState()
+    answered, unanswered = watcher("/a/", start_revision=10, max_replay=100), watcher("/u/", max_replay=100)
+    answered_id = started(state, answered, revision=5_000)
+    assert answered.active and answered.created
+    state.add(unanswered)
+    state.on_response(response(watch_id=answered_id, revision=5_000, events=[(b"/a/k", 4_000)]))
+    assert len(sent_creates(state)) == 1  # the stream breaks before etcd answers it
+    assert restart_and_create(state, revision=9_000) == [(b"/a/", 4_001), (b"/u/", 0)]
+    assert isinstance(answered.error, ReplayTooLong)  # 5,000 behind: its first create was answered long ago
+    assert unanswered.active and unanswered.created and unanswered.revision == 9_000  # "from now": no gap
+    far = watcher("/f/", start_revision=10, max_replay=100)
+    state.add(far)
+    sent_creates(state)
+    assert restart_and_create(state, revision=9_000) == [(b"/u/", 9_001), (b"/f/", 10)]
+    assert isinstance(far.error, ReplayTooLong)
+
+
 def test_a_watch_resuming_within_its_max_replay_or_behind_a_proxy_made_up_header_replays():
     state = WatchStreamState()
     w = watcher("/w/", start_revision=10, max_replay=100)

@@ -179,6 +179,23 @@ class AsyncMirror(MirrorBase):
         gap = now.revision - saved.revision if now is not None else 0
         return gap if gap > limit else 0
 
+    async def _watch_after(self, snapshot: Snapshot) -> AsyncWatcher | None:
+        """Watch the prefix from the snapshot's revision + 1, in its history; None once closed. Tried again
+        while etcd is unreachable: then, as after any break, ReplayTooLong if the gap grew past max_replay."""
+        attempts = 0
+
+        async def attempt() -> AsyncWatcher:
+            nonlocal attempts
+            attempts += 1
+            gap = await self._gap_too_long(snapshot) if attempts > 1 else 0
+            if gap:
+                raise ReplayTooLong(_catch_up_reason(gap), from_revision=snapshot.revision + 1,
+                                    revision=snapshot.revision + gap)
+            return await self._client.watchdir(self._prefix, coalesce=self._coalesce, after=snapshot,
+                                               max_replay=self._max_replay())
+
+        return await self._retrying(attempt)
+
     async def _run(self) -> None:
         snapshot, why, resync = self._start, "", True
         try:
@@ -192,10 +209,7 @@ class AsyncMirror(MirrorBase):
                     if snapshot is None:
                         return
                 try:
-                    # The watch continues the snapshot: from its revision + 1, in its history.
-                    watcher = await self._retrying(lambda: self._client.watchdir(
-                        self._prefix, coalesce=self._coalesce, after=snapshot, max_replay=self._max_replay()
-                    ))
+                    watcher = await self._watch_after(snapshot)
                     if watcher is None:
                         return
                     async with self._cond:

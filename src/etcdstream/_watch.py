@@ -81,6 +81,8 @@ class WatcherState:
         self.member_term = 0
         self.reauthenticated = False
         self.created = False
+        # Creates sent for it: only the very first may replay past max_replay (see _created).
+        self.creates_sent = 0
         # Its create's answer on the current stream: the header revision, and how many progress requests
         # had been sent by then (which answers may move it: _watch_progress).
         self.created_revision = 0
@@ -284,6 +286,7 @@ class WatchStreamState:
             spec = watcher.spec
             watch_id = next(self._ids)
             self._in_flight[watch_id] = watcher
+            watcher.creates_sent += 1
             self._outbox.append(
                 codec.encode_watch_create(
                     spec.key,
@@ -363,7 +366,10 @@ class WatchStreamState:
             return []
         self.by_id[resp.watch_id] = watcher
         if self._same_history(watcher, resp):
-            if watcher.created and self._replay_too_long(watcher, resp):
+            # The first create replays whatever the gap: one from a read just made is the writes during the
+            # read, and ending it would read again forever on a prefix written faster than it is read. Sent
+            # again (the stream broke before etcd answered), its gap holds the outage too.
+            if (watcher.created or watcher.creates_sent > 1) and self._replay_too_long(watcher, resp):
                 return self._end(watcher, ReplayTooLong(
                     f"watch of {watcher.spec.key!r} resumed {resp.revision - watcher.revision} revisions behind "
                     f"etcd (more than max_replay={watcher.spec.max_replay}): read the prefix again",
