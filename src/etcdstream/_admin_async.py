@@ -228,10 +228,11 @@ class AsyncClusterAdmin:
     async def role_grant_permission(self, role: str, key: Key, range_end: Key | None = None, *,
                                     prefix: bool = False, perm_type: PermissionType | str,
                                     timeout: float | None = None) -> None:
-        """Let the role read, write or both (perm_type: PermissionType.READ, WRITE or READWRITE, or
-        "read", "write", "readwrite") the key, the keys in [key, range_end) (b"\\0": every key from key
-        on), or the keys under the prefix key (prefix=True; an empty prefix: every key). perm_type has no
-        default: a grant says what it allows. Granting the same range again replaces its type."""
+        """Let the role read, write or both (perm_type: PermissionType.READ, WRITE or READWRITE, or its
+        name as a str in any case: "read", "write", "readwrite") the key, the keys in [key, range_end)
+        (b"\\0": every key from key on), or the keys under the prefix key (prefix=True; an empty prefix:
+        every key). perm_type has no default: a grant says what it allows. Granting the same range again
+        replaces its type."""
         await self._transport.run(_auth_ops.role_grant_permission(role, key, range_end, prefix=prefix,
                                                                   perm_type=perm_type, timeout=timeout))
 

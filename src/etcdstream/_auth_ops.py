@@ -18,6 +18,7 @@ from ._calls import Call, Operation, check_timeout, parse_message, single_call
 from ._keys import Key, prefix_range, to_bytes
 from ._results import AuthStatus, Permission
 from ._types import PermissionType
+from ._validate import enum_member
 
 _AUTH_ENABLE = _proto.method_path("Auth", "AuthEnable")
 _AUTH_DISABLE = _proto.method_path("Auth", "AuthDisable")
@@ -35,8 +36,6 @@ _ROLE_GET = _proto.method_path("Auth", "RoleGet")
 _ROLE_LIST = _proto.method_path("Auth", "RoleList")
 _ROLE_GRANT_PERMISSION = _proto.method_path("Auth", "RoleGrantPermission")
 _ROLE_REVOKE_PERMISSION = _proto.method_path("Auth", "RoleRevokePermission")
-
-_PERMISSION_TYPES = {member.name.lower(): member for member in PermissionType}
 
 
 # --- argument checks (before any I/O) ---
@@ -58,18 +57,6 @@ def _password(value: object) -> str:
     if not value:
         raise ValueError("password must not be empty (user_add(name, no_password=True) adds a user without one)")
     return value
-
-
-def _permission_type(value: object) -> PermissionType:
-    """A PermissionType, or its name ("read", "write", "readwrite", any case)."""
-    choices = ", ".join(f"PermissionType.{member.name}" for member in PermissionType)
-    if isinstance(value, PermissionType):
-        return value
-    if not isinstance(value, str):
-        raise TypeError(f"perm_type must be one of {choices} (or its name as a str), got {type(value).__name__}")
-    if value.lower() not in _PERMISSION_TYPES:
-        raise ValueError(f"perm_type must be one of {choices} (or its name as a str), got {value!r}")
-    return _PERMISSION_TYPES[value.lower()]
 
 
 def permission_range(key: Key, range_end: Key | None, prefix: bool) -> tuple[bytes, bytes]:
@@ -212,7 +199,8 @@ def role_grant_permission(role: str, key: Key, range_end: Key | None = None, *, 
     prefix key (prefix=True). A grant of the same range replaces its type."""
     name = _name("role", role)
     start, end = permission_range(key, range_end, prefix)
-    permission = _proto.Permission(permType=int(_permission_type(perm_type)), key=start, range_end=end)
+    perm = int(enum_member("perm_type", perm_type, PermissionType))
+    permission = _proto.Permission(permType=perm, key=start, range_end=end)
     return _change(_ROLE_GRANT_PERMISSION, _proto.AuthRoleGrantPermissionRequest(name=name, perm=permission), timeout)
 
 

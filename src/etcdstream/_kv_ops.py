@@ -24,6 +24,7 @@ from ._namespace import ROOT, KeySpace
 from ._results import Deleted, Lease, PutResult, RangeResult, Snapshot, TxnResult
 from ._txn import Compare, Delete, Get, Put, checked_compares, checked_operations
 from ._txn import Operation as TxnOperation
+from ._types import SortOrder, SortTarget
 from .codec import KeyValue
 
 #: readdir's default page size. etcd 3.5 counts the whole rest of the range for
@@ -69,8 +70,8 @@ def range_keys(
     from_key: bool = False,
     revision: int | None = None,
     limit: int = 0,
-    sort_order: str = "none",
-    sort_target: str = "key",
+    sort_order: SortOrder | str = "none",
+    sort_target: SortTarget | str = "key",
     serializable: bool = False,
     keys_only: bool = False,
     count_only: bool = False,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Union
 
 from ._calls import check_int, check_revision
 from ._keys import Key, key_range, to_bytes
 from ._types import SortOrder, SortTarget
+from ._validate import enum_member
 
 __all__ = ["Compare", "Delete", "Get", "Put", "Txn"]
 
@@ -51,21 +52,14 @@ class Compare:
         object.__setattr__(self, "range_end", end)
 
 
-_SORT_ORDERS = {"none": SortOrder.NONE, "ascend": SortOrder.ASCEND, "descend": SortOrder.DESCEND}
-_SORT_TARGETS = {"key": SortTarget.KEY, "version": SortTarget.VERSION, "create_revision": SortTarget.CREATE,
-                 "mod_revision": SortTarget.MOD, "value": SortTarget.VALUE}
-
-
-def _choice(name: str, value: object, choices: dict[str, Any]) -> Any:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    return choices[value]  # type: ignore[index]
-
-
 @dataclass(frozen=True, slots=True, init=False)
 class Get:
     """A read of one key, [key, range_end), the keys under the prefix key or every key from key on, with
-    every option of etcd's RangeRequest (range() takes the same): as a txn operation, or range()'s request."""
+    every option of etcd's RangeRequest (range() takes the same): as a txn operation, or range()'s request.
+
+    sort_order: a SortOrder or its name as a str, any case ("none", "ascend", "descend"); sort_target: a
+    SortTarget or its name ("key", "version", "create_revision" or "create", "mod_revision" or "mod", "value").
+    """
 
     key: bytes
     range_end: bytes
@@ -81,14 +75,15 @@ class Get:
     max_create_revision: int
 
     def __init__(self, key: Key, range_end: Key | None = None, *, prefix: bool = False, from_key: bool = False,
-                 revision: int | None = None, limit: int = 0, sort_order: str = "none", sort_target: str = "key",
-                 keys_only: bool = False, count_only: bool = False, min_mod_revision: int = 0,
-                 max_mod_revision: int = 0, min_create_revision: int = 0, max_create_revision: int = 0) -> None:
+                 revision: int | None = None, limit: int = 0, sort_order: SortOrder | str = "none",
+                 sort_target: SortTarget | str = "key", keys_only: bool = False, count_only: bool = False,
+                 min_mod_revision: int = 0, max_mod_revision: int = 0, min_create_revision: int = 0,
+                 max_create_revision: int = 0) -> None:
         start, end = key_range(key, range_end, prefix=prefix, from_key=from_key)
         fields = {
             "key": start, "range_end": end, "revision": check_revision(revision), "limit": check_int("limit", limit, 0),
-            "sort_order": _choice("sort_order", sort_order, _SORT_ORDERS),
-            "sort_target": _choice("sort_target", sort_target, _SORT_TARGETS),
+            "sort_order": enum_member("sort_order", sort_order, SortOrder),
+            "sort_target": enum_member("sort_target", sort_target, SortTarget),
             "keys_only": bool(keys_only), "count_only": bool(count_only),
             "min_mod_revision": check_int("min_mod_revision", min_mod_revision, 0),
             "max_mod_revision": check_int("max_mod_revision", max_mod_revision, 0),

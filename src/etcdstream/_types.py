@@ -26,13 +26,16 @@ class SortOrder(IntEnum):
 
 
 class SortTarget(IntEnum):
-    """RangeRequest.SortTarget."""
+    """RangeRequest.SortTarget; CREATE_REVISION and MOD_REVISION are other names of CREATE and MOD, after the
+    KeyValue fields they sort by (range(sort_target="mod_revision"))."""
 
     KEY = 0
     VERSION = 1
     CREATE = 2
     MOD = 3
     VALUE = 4
+    CREATE_REVISION = 2
+    MOD_REVISION = 3
 
 
 class PermissionType(IntEnum):

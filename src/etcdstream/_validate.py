@@ -1,8 +1,16 @@
-"""Argument checks of the encoders, shared by the compiled codec and its twin.
+"""Argument checks of the encoders, shared by the compiled codec and its twin, and of enum arguments.
 
 The operations' own checks (in _calls) build on INT64_MAX; this module stays
-at the codec's layer, importing nothing of the package.
+at the codec's layer, importing nothing of the package. enum_member is here
+because both layers take enum arguments: the client's (sort_order, filters,
+perm_type, ...) and the codec's Event(type, ...).
 """
+
+import reprlib
+from enum import Enum
+from typing import TypeVar
+
+E = TypeVar("E", bound=Enum)
 
 #: The largest protobuf int64: revisions, lease ids and counts.
 INT64_MAX = (1 << 63) - 1
@@ -32,3 +40,22 @@ def check_enum(name: str, value: object, enum: type) -> int:
         choices = ", ".join(f"{member.name}={member.value}" for member in enum)
         raise ValueError(f"{name} must be one of {choices}, got {value}")
     return int(value)
+
+
+def enum_member(name: str, value: object, enum: type[E]) -> E:
+    """The member of enum that value is, or that it names: a str, any case, one of the member's names in
+    enum.__members__ (aliases included: SortTarget's "create_revision" is SortTarget.CREATE). Anything else
+    raises, naming the argument, the members, their names and what was given: TypeError for what is
+    neither a member nor a str (a plain int too: a member says what it means), ValueError for an unknown name.
+    """
+    if isinstance(value, enum):
+        return value
+    if isinstance(value, str):
+        member = enum.__members__.get(value.upper())
+        if member is not None:
+            return member
+    members = ", ".join(f"{enum.__name__}.{member.name}" for member in enum)
+    names = ", ".join(repr(alias.lower()) for alias in enum.__members__)
+    given = reprlib.repr(value) if isinstance(value, str) else f"{type(value).__name__} {reprlib.repr(value)}"
+    message = f"{name} must be one of {members} or its name as a str (any case: {names}), got {given}"
+    raise ValueError(message) if isinstance(value, str) else TypeError(message)
