@@ -420,7 +420,8 @@ def test_filters_leave_out_puts_or_deletes(run, etcd_server, fresh_prefix):
         assert [e[:2] for e in await collect(no_deletes, 2)] == [(EventType.PUT, p + b"a"), (EventType.PUT, p + b"b")]
         for watcher in (no_puts, no_deletes):
             await watcher.close()
-        with pytest.raises(ValueError, match="filters item must be one of NOPUT=0, NODELETE=1"):
+        with pytest.raises(TypeError, match="filters item must be one of WatchFilter.NOPUT, WatchFilter.NODELETE or "
+                                            "its name as a str .*, got int 7"):
             await open_watch(etcd, p, filters=[7])
         with pytest.raises(TypeError, match="filters must be an iterable of WatchFilter"):
             await open_watch(etcd, p, filters=etcdstream.WatchFilter.NOPUT)

@@ -34,7 +34,7 @@ from ._session_async import AsyncSession
 from ._stats import ClientStats
 from ._stm_async import AsyncSTM, run_stm
 from ._txn import Compare, Delete, Get, Put, Txn
-from ._types import WatchFilter
+from ._types import SortOrder, SortTarget, WatchFilter
 from ._watch_async import AsyncWatcher, AsyncWatchStream
 from ._watch_spec import DEFAULT_MAX_BUFFERED_EVENTS, check_max_buffered_events, watch_spec
 from .codec import KeyValue
@@ -152,17 +152,19 @@ class AsyncClient(AsyncClusterAdmin):
         return await self._transport.run(_kv_ops.txn(compare, success, failure, timeout=timeout, space=self._space))
 
     async def range(self, key: Key, range_end: Key | None = None, *, prefix: bool = False, from_key: bool = False,
-                    revision: int | None = None, limit: int = 0, sort_order: str = "none", sort_target: str = "key",
-                    serializable: bool = False, keys_only: bool = False, count_only: bool = False,
-                    min_mod_revision: int = 0, max_mod_revision: int = 0, min_create_revision: int = 0,
-                    max_create_revision: int = 0, timeout: float | None = None) -> RangeResult:
+                    revision: int | None = None, limit: int = 0, sort_order: SortOrder | str = "none",
+                    sort_target: SortTarget | str = "key", serializable: bool = False, keys_only: bool = False,
+                    count_only: bool = False, min_mod_revision: int = 0, max_mod_revision: int = 0,
+                    min_create_revision: int = 0, max_create_revision: int = 0,
+                    timeout: float | None = None) -> RangeResult:
         """One Range read, with every option of etcd's RangeRequest (etcdctl get's flags).
 
         Reads key alone, the keys in [key, range_end), the keys under key (prefix=True), or every
         key from key on (from_key=True; with key "" every key). revision: as of that revision;
         limit: at most that many keys (`.more` says some were left out; `.count` counts them all);
-        sort_order "none"/"ascend"/"descend" by sort_target "key", "version", "create_revision",
-        "mod_revision" or "value"; serializable=True: answered by the member in use, without a
+        sort_order (a SortOrder, or its name as a str in any case: "none", "ascend", "descend") by
+        sort_target (a SortTarget, or its name: "key", "version", "create_revision" or "create",
+        "mod_revision" or "mod", "value"); serializable=True: answered by the member in use, without a
         quorum round (may be behind); keys_only / count_only; min_/max_ mod and create revision
         filters. The result carries etcd's revision when it answered. One request: for a large
         prefix at one consistent revision, readdir() reads it in pages.
@@ -273,8 +275,9 @@ class AsyncClient(AsyncClusterAdmin):
 
     async def watchdir(self, prefix: Key, *, start_revision: int | None = None, prev_kv: bool = False,
                        progress_notify: bool = True, coalesce: bool = False, fragment: bool = False,
-                       filters: Iterable[WatchFilter] = (), max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS,
-                       after: Snapshot | None = None, max_replay: int | None = None) -> AsyncWatcher:
+                       filters: Iterable[WatchFilter | str] = (),
+                       max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS, after: Snapshot | None = None,
+                       max_replay: int | None = None) -> AsyncWatcher:
         """Watch every key under prefix: an iterator of EventBatch (all events ready at that moment),
         an async iterator for the asyncio client.
 
@@ -283,7 +286,8 @@ class AsyncClient(AsyncClusterAdmin):
         snapshot.revision + 1 (unless start_revision says otherwise) and raises
         RevisionWentBackwards if etcd's history is not the snapshot's (another cluster,
         a restored backup). coalesce=True keeps only the last event of each key in a batch.
-        filters: the events etcd leaves out, WatchFilter.NOPUT and/or WatchFilter.NODELETE.
+        filters: the events etcd leaves out, WatchFilter.NOPUT and/or WatchFilter.NODELETE (or their
+        names as a str in any case, "noput", "nodelete").
         fragment=True asks etcd to split responses larger than its request limit (they are
         joined again before delivery); off by default because etcd 3.5 builds fragments in
         quadratic time (a 20,000-event catch-up took 3.6 s instead of 0.15 s) and the
@@ -308,7 +312,7 @@ class AsyncClient(AsyncClusterAdmin):
 
     async def watch(self, key: Key, range_end: Key | None = None, *, from_key: bool = False,
                     start_revision: int | None = None, prev_kv: bool = False, progress_notify: bool = True,
-                    filters: Iterable[WatchFilter] = (),
+                    filters: Iterable[WatchFilter | str] = (),
                     max_buffered_events: int = DEFAULT_MAX_BUFFERED_EVENTS) -> AsyncWatcher:
         """Watch one key, the keys in [key, range_end), or every key from key on (from_key=True): an iterator
         of EventBatch, an async iterator for the asyncio client (see watchdir for the rest)."""

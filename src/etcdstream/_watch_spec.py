@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from ._keys import Key, key_range
 from ._namespace import ROOT, KeySpace
 from ._types import WatchFilter
-from ._validate import check_enum
+from ._validate import enum_member
 
 #: Events a watcher may hold for a slow consumer before its server-side watch is
 #: paused (canceled); it resumes from where it stopped once the consumer catches
@@ -46,20 +46,21 @@ def watch_spec(
     progress_notify: bool,
     coalesce: bool,
     fragment: bool = False,
-    filters: Iterable[WatchFilter] = (),
+    filters: Iterable[WatchFilter | str] = (),
     space: KeySpace = ROOT,
     max_replay: int | None = None,
 ) -> WatchSpec:
     """Check a watch's arguments (before any I/O) and return its spec: one key, [key, range_end), the keys
-    under the prefix key, or every key from key on (see _keys.key_range), in the namespace space."""
+    under the prefix key, or every key from key on (see _keys.key_range), in the namespace space; filters:
+    WatchFilter members or their names as a str, any case (see _validate.enum_member)."""
     start, end = space.interval(*key_range(key, range_end, prefix=prefix, from_key=from_key))
     if start_revision is not None and not _is_positive_int(start_revision):
         raise ValueError(f"start_revision must be an int >= 1 (or None for now), got {start_revision!r}")
     if isinstance(filters, (str, bytes)) or not isinstance(filters, Iterable):
-        raise TypeError(f"filters must be an iterable of WatchFilter, got {type(filters).__name__}")
+        raise TypeError(f"filters must be an iterable of WatchFilter members or names, got {type(filters).__name__}")
     if max_replay is not None and not _is_positive_int(max_replay):
         raise ValueError(f"max_replay must be an int >= 1 (or None: always replay), got {max_replay!r}")
-    checked = tuple(sorted({WatchFilter(check_enum("filters item", f, WatchFilter)) for f in filters}))
+    checked = tuple(sorted({enum_member("filters item", f, WatchFilter) for f in filters}))
     return WatchSpec(start, end, start_revision or 0, bool(prev_kv), bool(progress_notify), bool(coalesce),
                      bool(fragment), checked, space, max_replay or 0)
 
