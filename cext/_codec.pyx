@@ -14,7 +14,7 @@ from libc.string cimport memcmp, memcpy
 
 from etcdstream._errors import DecodeError
 from etcdstream._types import EventType, SortOrder, SortTarget, WatchFilter
-from etcdstream._validate import check_count, check_enum, check_key
+from etcdstream._validate import check_count, check_enum, check_key, enum_member
 
 __all__ = [
     "DecodeError",

@@ -134,7 +134,11 @@ cdef tuple kv_fields(KeyValue kv):
 @cython.no_gc
 @cython.freelist(1024)
 cdef class Event:
-    """A change to one key (mvccpb.Event): `type`, `kv`, `prev_kv` (None unless asked for)."""
+    """A change to one key (mvccpb.Event): `type`, `kv`, `prev_kv` (None unless asked for).
+
+    Event(type, kv, prev_kv=None): type an EventType, its name as a str in any case ("put", "delete"), or
+    the number etcd sends (a type newer than this client stays a plain int).
+    """
 
     cdef object _type
     cdef object _key
@@ -149,7 +153,8 @@ cdef class Event:
     cdef KeyValue _kv
 
     def __init__(self, type, KeyValue kv not None, KeyValue prev_kv=None):
-        self._type = event_type(type)
+        # Built by hand (the decoders make Events with __new__): a name is looked up, off the hot path.
+        self._type = event_type(type if isinstance(type, int) else enum_member("type", type, EventType))
         self._key = kv._key
         self._value = kv._value
         self._mod_revision = kv._mod_revision

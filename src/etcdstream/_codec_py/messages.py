@@ -5,6 +5,7 @@ from __future__ import annotations
 from operator import attrgetter
 
 from .._types import EventType
+from .._validate import enum_member
 
 _EVENT_TYPES = (EventType.PUT, EventType.DELETE)
 
@@ -60,7 +61,11 @@ class KeyValue:
 
 
 class Event:
-    """A change to one key (mvccpb.Event): `type`, `kv`, `prev_kv` (None unless asked for)."""
+    """A change to one key (mvccpb.Event): `type`, `kv`, `prev_kv` (None unless asked for).
+
+    Event(type, kv, prev_kv=None): type an EventType, its name as a str in any case ("put", "delete"), or
+    the number etcd sends (a type newer than this client stays a plain int).
+    """
 
     __slots__ = ("_type", "_kv", "_prev_kv")
 
@@ -68,10 +73,10 @@ class Event:
     kv: KeyValue = _readonly("kv")  # type: ignore[assignment]
     prev_kv: KeyValue | None = _readonly("prev_kv")  # type: ignore[assignment]
 
-    def __init__(self, type: int, kv: KeyValue, prev_kv: KeyValue | None = None) -> None:
+    def __init__(self, type: EventType | str | int, kv: KeyValue, prev_kv: KeyValue | None = None) -> None:
         if not isinstance(kv, KeyValue) or not (prev_kv is None or isinstance(prev_kv, KeyValue)):
             raise TypeError("kv and prev_kv must be KeyValue objects")
-        self._type = _event_type(int(type))
+        self._type = _event_type(type if isinstance(type, int) else enum_member("type", type, EventType))
         self._kv = kv
         self._prev_kv = prev_kv
 
