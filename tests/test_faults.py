@@ -3,7 +3,8 @@ connections, an expired token, compaction while disconnected, a restored backup,
 permission, 1,000 watchers closed.
 
 Each scenario ends the same way: every Mirror equals `etcdctl get --prefix --rev=<its revision>`,
-and every watcher delivered each revision once, in order (or ended with the error a user must see).
+and every watcher delivered each revision once, in order (or ended with the error a user must see);
+the watchers and Mirrors keep etcd's six watch guarantees (_testbase/guarantees.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from _clients import *
+from _testbase.guarantees import History
 from _testbase.proc import connections_to
 from _testbase.proxy import FaultProxy
 
@@ -112,19 +114,17 @@ async def wait_until(condition: Callable[[], bool], timeout: float, what: str,
         await asyncio.sleep(0.05)
 
 
-async def written_revisions(server, prefix: str) -> list[int]:
-    """Every revision written under a Writers prefix, from etcd (each key was written once)."""
-    keys = await asyncio.to_thread(etcdctl_prefix, server, prefix, 0)
-    return sorted(mod_revision for _, mod_revision in keys.values())
-
-
 async def check_watcher_and_mirror(server, prefix: str, watcher, mirror, acknowledged: list[int]) -> None:
-    """The invariant of every scenario, for keys written once each under prefix."""
-    revisions = await written_revisions(server, prefix)
+    """The invariant of every scenario, for keys written once each under prefix: and etcd's watch guarantees,
+    for the watcher and the Mirror's change feed (whose first batch is its first read)."""
+    keys = await asyncio.to_thread(etcdctl_prefix, server, prefix, 0)  # each written once: its revision is its key's
+    revisions = sorted(mod_revision for _, mod_revision in keys.values())
     assert set(acknowledged) <= set(revisions)
     seen = [event[3] for event in await wait_for_revision(watcher, revisions[-1], timeout=30)]
-    assert seen == revisions  # each once, in order
     assert await mirror.wait_revision(revisions[-1], 30)
+    # Every key created once: etcd's keys and their mod revisions are the whole history of the prefix.
+    check_watch_guarantees(History.of_keys_written_once(keys), [watcher.record, mirror.record])
+    assert seen == revisions  # each once, in order
     # Snapshot in the thread that applies changes: AsyncMirror's copy is not to be read from another.
     assert_mirror_equals_etcd(mirror.mirror, server, prefix)
     # The Mirror's change feed too (its first batch is the first read, made before any write).
@@ -293,7 +293,7 @@ def test_history_compacted_while_disconnected(run, etcd_server, fresh_prefix):
             assert mirror.batches[-2][1], "the resync is reported as one"
             await mirror.close()
 
-        run(body, [proxy.endpoint])
+        run(body, [proxy.endpoint], history=etcd_server)  # from the compaction on
 
 
 @pytest.mark.parametrize("grpc_proxy", [False, True], ids=["direct", "grpc-proxy"])
@@ -371,7 +371,7 @@ def test_a_revoked_permission_ends_the_watch_at_its_next_create(run, make_etcd_s
                 await mirror.wait_revision(second + 1, 30)
             await mirror.close()
 
-        run(body, [proxy.endpoint], username="gateway", password="gateway-secret")
+        run(body, [proxy.endpoint], history=server, username="gateway", password="gateway-secret")
 
 
 def test_a_thousand_watchers_closed_leave_nothing_behind(client_kind, make_etcd_server):
@@ -406,7 +406,8 @@ def test_a_thousand_watchers_closed_leave_nothing_behind(client_kind, make_etcd_
         await wait_until(lambda: not running() - baseline, 10, "end of the client's threads and tasks",
                          lambda: running() - baseline)
 
-    asyncio.run(main())
+    with guarantees_checked(history=server):
+        asyncio.run(main())
 
 
 def test_a_write_whose_answer_is_lost_is_not_sent_again(run, make_etcd_server):
@@ -468,4 +469,4 @@ def test_a_failover_leaves_the_other_calls_and_the_watch_stream_going(run, etcd_
         await watcher.close()
 
     # Both endpoints are the same etcd: a failover gives a new channel to it.
-    run(body, [etcd_server.endpoint, etcd_server.endpoint], timeout=1)
+    run(body, [etcd_server.endpoint, etcd_server.endpoint], history=etcd_server, timeout=1)
