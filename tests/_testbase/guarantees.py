@@ -23,7 +23,8 @@ filters leave out) and `prev_kv` (a prev_kv that is not the key's state before t
 `WatchChecker` takes batches one at a time (the order-only guarantees are checked as they come) and is
 checked against a `History` whenever one is at hand; checked events are then forgotten, so a soak can
 check for hours. `MirrorChecker` does the same for a Mirror's change feed, whose full reads start the
-watch over (`ReadsSeen`, the client given to the Mirror, tells which changes are reads). `watch_violations` and `assert_watch_guarantees` are the one-call forms for tests.
+watch over (`ReadsSeen`, the client given to the Mirror, tells which changes are reads).
+`watch_violations` and `assert_watch_guarantees` are the one-call forms for tests.
 """
 
 from __future__ import annotations
@@ -326,7 +327,8 @@ class WatchChecker:
             if self._first_row is None:
                 self._first_row = rows[0]
         if revision < highest:
-            self._fail("bookmarkable", f"batch {n} claims revision {revision}, below its own event at revision {highest}")
+            self._fail("bookmarkable", f"batch {n} claims revision {revision}, below its own event at revision "
+                                       f"{highest}")
         if revision < claimed:
             self._fail("bookmarkable", f"batch revisions went back: batch {n} claims {revision} after batch "
                                        f"{self._claimed_by} claimed {claimed}")
@@ -368,7 +370,8 @@ class WatchChecker:
 
     def _expected(self, history: History, low: int, high: int) -> list[tuple[Any, ...]]:
         request = self.request
-        return [(e.revision, e.key, e.type, e.value) for e in history.between(low, high) if request.matches(e.key, e.type)]
+        return [(e.revision, e.key, e.type, e.value) for e in history.between(low, high)
+                if request.matches(e.key, e.type)]
 
     def _check_reliable(self, history: History, low: int, high: int) -> None:
         window = [row for row in self._pending if low <= row[0] <= high]
@@ -450,7 +453,8 @@ class WatchChecker:
             expected = self._expected(history, first, row[0])
         if expected and expected[0] != row[:4]:
             self._fail("resumable", f"the first event delivered is {_event_text(row)}, but the first matching "
-                                    f"event of etcd's history at or after revision {first} is {_event_text(expected[0])}")
+                                    f"event of etcd's history at or after revision {first} is "
+                                    f"{_event_text(expected[0])}")
 
     def _check_prev_kv(self, history: History, rows: list[tuple[Any, ...]]) -> None:
         keys = {row[1] for row in rows}

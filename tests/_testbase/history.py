@@ -19,7 +19,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from .children import child_env
