@@ -102,6 +102,18 @@ def test_auth_root_reads_and_writes(run, etcd_auth, fresh_prefix):
     run(body, etcd_auth.endpoint, username="root", password=etcd_auth.root_password)
 
 
+def test_calls_made_at_once_log_in_once(run, etcd_auth, fresh_prefix):
+    """250 puts at once on a new client: one Authenticate for all of them. Each logging in for itself took over
+    10 s (etcd checks every password with bcrypt, through raft) and the puts timed out."""
+    async def body(etcd):
+        puts = [call(etcd.put, f"{fresh_prefix}{i}", "v") for i in range(250)]
+        assert len(await asyncio.gather(*puts)) == 250
+        calls = client_of(etcd).stats().calls
+        assert (calls[("Authenticate", "ok")], calls[("Put", "ok")]) == (1, 250), calls
+
+    run(body, etcd_auth.endpoint, username="root", password=etcd_auth.root_password, timeout=30)
+
+
 def test_auth_reader_is_denied_outside_its_prefix(run, etcd_auth):
     etcd_auth.etcdctl("put", READONLY_PREFIX + "k", "readable")
 

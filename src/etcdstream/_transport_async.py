@@ -71,6 +71,8 @@ class AsyncTransport(TransportBase):
         self._keepers: dict[int, asyncio.Task[None]] = {}
         # Channels left by a failover, closing once their calls end (or their grace runs out).
         self._retiring: dict[asyncio.Task[None], Connection] = {}
+        # One Authenticate at a time: calls that need a token meanwhile take the one it brings.
+        self._logging_in = asyncio.Lock()
 
     def connect(self) -> Connection:
         """The connection in use, opened if needed; ClientClosed after close()."""
@@ -81,9 +83,13 @@ class AsyncTransport(TransportBase):
         return self._connection
 
     async def authenticate(self, call: Call) -> None:
-        """Fetch a token first if call needs one (and there is none)."""
-        if self.core.needs_authentication(call):
-            self.core.accept_token(await self.invoke(self.core.authenticate_call()))
+        """Fetch a token first if call needs one (and there is none); one fetch for every call waiting for it
+        (etcd checks each password with bcrypt, through raft: 250 logins at once took over 10 s)."""
+        if not self.core.needs_authentication(call):
+            return
+        async with self._logging_in:
+            if self.core.needs_authentication(call):
+                self.core.accept_token(await self.invoke(self.core.authenticate_call()))
 
     async def failover(self, connection: Connection) -> None:
         """Move to the next endpoint, unless a failover already replaced connection."""

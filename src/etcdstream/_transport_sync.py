@@ -112,6 +112,8 @@ class Transport(TransportBase):
     def __init__(self, core: ClientCore) -> None:
         super().__init__(core)
         self._lock = threading.RLock()
+        # One Authenticate at a time: calls that need a token meanwhile take the one it brings.
+        self._logging_in = threading.Lock()
         self._keepers: dict[int, _LeaseKeeper] = {}
         # Channels left by a failover, each with the timer that closes it once its grace runs out.
         self._retiring: dict[Connection, threading.Timer] = {}
@@ -126,9 +128,13 @@ class Transport(TransportBase):
             return self._connection
 
     def authenticate(self, call: Call) -> None:
-        """Fetch a token first if call needs one (and there is none)."""
-        if self.core.needs_authentication(call):
-            self.core.accept_token(self.invoke(self.core.authenticate_call()))
+        """Fetch a token first if call needs one (and there is none); one fetch for every call waiting for it
+        (etcd checks each password with bcrypt, through raft: 250 logins at once took over 10 s)."""
+        if not self.core.needs_authentication(call):
+            return
+        with self._logging_in:
+            if self.core.needs_authentication(call):
+                self.core.accept_token(self.invoke(self.core.authenticate_call()))
 
     def failover(self, connection: Connection) -> None:
         """Move to the next endpoint, unless a failover already replaced connection."""
