@@ -186,6 +186,7 @@ def test_reliable_applies_the_filters_and_the_range():
     no_puts = WatchRequest.of(P, prefix=True, start_revision=2, filters=["NOPUT"])
     assert guarantees([batch(6, EVENTS[5])], no_puts, HISTORY) == []
     assert guarantees([batch(6, EVENTS[0], EVENTS[5])], no_puts, HISTORY) == ["filter", "reliable"]
+    assert WatchRequest.of(P, prefix=True, filters=["noput"]) == WatchRequest.of(P, prefix=True, filters=[0])
     one_key = WatchRequest.of(P + b"a", start_revision=2)
     assert guarantees([batch(5, EVENTS[0], EVENTS[4])], one_key, HISTORY) == []
     assert sorted(guarantees([batch(5, EVENTS[4])], one_key, HISTORY)) == ["reliable", "resumable"]

@@ -97,7 +97,7 @@ class WatchRequest:
     @classmethod
     def of(cls, key: str | bytes, range_end: str | bytes | None = None, *, prefix: bool = False,
            from_key: bool = False, filters: Iterable[Any] = (), **options: Any) -> WatchRequest:
-        """A request given as the client's watch/watchdir take it (filters: WatchFilter, 0/1 or names)."""
+        """A request given as the client's watch/watchdir take it (filters: WatchFilter, 0/1 or names, any case)."""
         key = _bytes(key)
         if prefix:
             end = prefix_range_end(key)
@@ -105,7 +105,7 @@ class WatchRequest:
             end = b"\0"
         else:
             end = _bytes(range_end) if range_end is not None else b""
-        names = {getattr(f, "name", None) or {0: "NOPUT", 1: "NODELETE"}.get(f, f) for f in filters}
+        names = {str(getattr(f, "name", None) or {0: "NOPUT", 1: "NODELETE"}.get(f, f)).upper() for f in filters}
         return cls(key, end, no_put="NOPUT" in names, no_delete="NODELETE" in names, **options)
 
     @classmethod
