@@ -75,6 +75,46 @@ def test_tls_arguments_are_checked_as_python_etcd3_does():
         etcd3.MultiEndpointEtcd3Client([etcd3.Endpoint("h", 1, secure=True, credentials=object())])
 
 
+# --- python-etcd3's stubs (issue 25) ---
+
+class RecordingChannel:
+    """A channel whose methods are what the stub asked for: (kind, path)."""
+
+    def __getattr__(self, kind):
+        return lambda path, request_serializer=None, response_deserializer=None: (kind, path)
+
+
+def test_etcdrpc_has_python_etcd3s_stubs():
+    channel = RecordingChannel()
+    kv, watch, lease, cluster, maintenance, auth = (
+        etcdrpc.KVStub(channel), etcdrpc.WatchStub(channel), etcdrpc.LeaseStub(channel),
+        etcdrpc.ClusterStub(channel), etcdrpc.MaintenanceStub(channel), etcdrpc.AuthStub(channel))
+    assert kv.Range == ("unary_unary", "/etcdserverpb.KV/Range")
+    assert watch.Watch == ("stream_stream", "/etcdserverpb.Watch/Watch")
+    assert lease.LeaseKeepAlive == ("stream_stream", "/etcdserverpb.Lease/LeaseKeepAlive")
+    assert maintenance.Snapshot == ("unary_stream", "/etcdserverpb.Maintenance/Snapshot")
+    assert auth.Authenticate == ("unary_unary", "/etcdserverpb.Auth/Authenticate")
+    # Every method python-etcd3 0.12's stubs have.
+    assert {"Range", "Put", "DeleteRange", "Txn", "Compact"} <= vars(kv).keys()
+    assert {"LeaseGrant", "LeaseRevoke", "LeaseKeepAlive", "LeaseTimeToLive", "LeaseLeases"} <= vars(lease).keys()
+    assert {"MemberAdd", "MemberRemove", "MemberUpdate", "MemberList"} <= vars(cluster).keys()
+    assert {"Alarm", "Status", "Defragment", "Hash", "HashKV", "Snapshot", "MoveLeader"} <= vars(maintenance).keys()
+    assert {"AuthEnable", "AuthDisable", "UserAdd", "RoleGrantPermission"} <= vars(auth).keys()
+    # On a grpc channel of one's own they are grpc's callables, as python-etcd3's are.
+    with grpc.insecure_channel("127.0.0.1:1") as grpc_channel:
+        assert isinstance(etcdrpc.KVStub(grpc_channel).Range, grpc.UnaryUnaryMultiCallable)
+
+
+def test_transport_errors_become_the_grpc_errors_python_etcd3s_stubs_raise():
+    rpc_error = etcd3.exceptions.rpc_error
+    assert rpc_error(etcdstream.ConnectionFailed("down")).code() == grpc.StatusCode.UNAVAILABLE
+    assert rpc_error(etcdstream.Timeout("slow")).code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert rpc_error(etcdstream.ClientClosed("closed")).code() == grpc.StatusCode.CANCELLED
+    error = rpc_error(etcdstream.EtcdError("x", code="OUT_OF_RANGE", details="compacted"))
+    assert isinstance(error, grpc.RpcError)
+    assert (error.code(), error.details()) == (grpc.StatusCode.OUT_OF_RANGE, "compacted")
+
+
 # --- against etcd ---
 
 _REAL_PYTHON_ETCD3 = """

@@ -1,4 +1,9 @@
-"""python-etcd3's exceptions, with its names and hierarchy; translate() turns etcdstream's errors into them."""
+"""python-etcd3's exceptions, with its names and hierarchy.
+
+handle_errors is python-etcd3's _handle_errors: a grpc error (what a stub raises, a patched one too) becomes
+the exception python-etcd3 maps its status code to, or goes on unchanged. rpc_error() is the grpc error a
+stub raises where etcdstream's transport raised an EtcdError; translate() maps an EtcdError directly.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from ..._errors import CompactedError, ConnectionFailed, EtcdError, Timeout
+from ..._errors import ClientClosed, CompactedError, ConnectionFailed, EtcdError, Timeout
 
 
 class Etcd3Exception(Exception):
@@ -85,15 +90,44 @@ def translate(error: EtcdError) -> Exception:
     return Etcd3Exception(str(error))
 
 
+def rpc_error(error: EtcdError) -> EtcdRpcError:
+    """The grpc error a python-etcd3 stub raises where etcdstream's transport raised error (chain it:
+    `raise rpc_error(e) from e`): etcd's status code, else the one grpc gives a call that timed out, found no
+    server or ran on a closed channel."""
+    if error.code is not None:
+        code = grpc.StatusCode[error.code]
+    elif isinstance(error, Timeout):
+        code = grpc.StatusCode.DEADLINE_EXCEEDED
+    elif isinstance(error, ConnectionFailed):
+        code = grpc.StatusCode.UNAVAILABLE
+    elif isinstance(error, ClientClosed):
+        code = grpc.StatusCode.CANCELLED
+    else:
+        code = grpc.StatusCode.UNKNOWN
+    return EtcdRpcError(code, error.details or str(error))
+
+
+def _exception_for(error: grpc.RpcError) -> type[Etcd3Exception] | None:
+    """python-etcd3's exception class for a grpc error's status code (None: the error goes on unchanged)."""
+    code = error.code() if callable(getattr(error, "code", None)) else None
+    return _BY_CODE.get(code.name) if isinstance(code, grpc.StatusCode) else None
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def handle_errors(f: F) -> F:
-    """Raise python-etcd3's exceptions for etcdstream's (generator functions too, when iterated)."""
+    """python-etcd3's _handle_errors: a grpc error raised in f (a generator function: while iterated) becomes
+    python-etcd3's exception for its status code, or goes on unchanged; an etcdstream error is translated."""
     if inspect.isgeneratorfunction(f):
         def generator(*args: Any, **kwargs: Any) -> Iterator[Any]:
             try:
                 yield from f(*args, **kwargs)
+            except grpc.RpcError as e:
+                exception = _exception_for(e)
+                if exception is None:
+                    raise
+                raise exception() from e
             except EtcdError as e:
                 raise translate(e) from e
         return functools.wraps(f)(generator)  # type: ignore[return-value]
@@ -101,6 +135,11 @@ def handle_errors(f: F) -> F:
     def handler(*args: Any, **kwargs: Any) -> Any:
         try:
             return f(*args, **kwargs)
+        except grpc.RpcError as e:
+            exception = _exception_for(e)
+            if exception is None:
+                raise
+            raise exception() from e
         except EtcdError as e:
             raise translate(e) from e
     return functools.wraps(f)(handler)  # type: ignore[return-value]
@@ -108,6 +147,5 @@ def handle_errors(f: F) -> F:
 
 def translate_rpc_error(error: grpc.RpcError) -> Exception:
     """python-etcd3's exception for a raw gRPC error (one handed to a watch callback)."""
-    code = error.code() if callable(getattr(error, "code", None)) else None
-    exception = _BY_CODE.get(code.name) if isinstance(code, grpc.StatusCode) else None
+    exception = _exception_for(error)
     return exception() if exception is not None else error
