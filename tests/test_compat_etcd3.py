@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from unittest import mock
 
 import grpc
 import pytest
@@ -170,13 +171,50 @@ def test_locks_exclude_python_etcd3s_and_are_excluded_by_them(etcd, etcd_server,
 
 def test_a_waiter_sees_a_release_made_before_its_watch_began(etcd, fresh_prefix):
     # python-etcd3 issue 1107: the waiter watched from "now", after its failed attempt, and missed a release
-    # in between. Here the delete happened before the wait began: the wait must still see it.
-    key = fresh_prefix + "lock"
-    revision = etcd.put(key, "holder").header.revision
-    etcd.delete(key)
-    started = time.monotonic()
-    etcd._wait_for_delete(key, revision + 1, 30)
-    assert time.monotonic() - started < 20, "the wait missed the delete and ran into its timeout"
+    # in between. Here the holder releases right after the waiter's failed attempt, before its watch begins
+    # (its transaction() is wrapped: the lock goes through the client's public methods): the wait must see it.
+    holder, waiter = etcd.lock(fresh_prefix + "l", ttl=30), etcd.lock(fresh_prefix + "l", ttl=30)
+    assert holder.acquire()
+    transaction = etcd.transaction
+
+    def then_release(*args, **kwargs):
+        succeeded, responses = transaction(*args, **kwargs)
+        if not succeeded and holder.is_acquired():
+            holder.release()
+        return succeeded, responses
+
+    with mock.patch.object(etcd, "transaction", side_effect=then_release):
+        started = time.monotonic()
+        assert waiter.acquire(timeout=30)
+    assert time.monotonic() - started < 20, "the wait missed the release and ran into its timeout"
+    waiter.release()
+
+
+def test_a_lock_goes_through_the_clients_public_methods(etcd, etcd_server, fresh_prefix):
+    calls: list[tuple[str, object]] = []
+
+    def recorded(name):
+        method = getattr(etcd, name)
+
+        def call(*args, **kwargs):
+            result = method(*args, **kwargs)
+            calls.append((name, result))
+            return result
+        return call
+
+    other = compat_client(etcd_server.endpoint)
+    holder = other.lock(fresh_prefix + "l", ttl=30)
+    assert holder.acquire()
+    threading.Timer(0.5, lambda: (holder.release(), other.close())).start()
+    with mock.patch.multiple(etcd, **{name: recorded(name) for name in ("lease", "transaction", "watch", "get")}):
+        lock = etcd.lock(fresh_prefix + "l", ttl=30)
+        assert lock.acquire(timeout=20)
+        assert lock.is_acquired()
+        assert lock.release()
+    names = [name for name, _ in calls]
+    assert names == ["lease", "transaction", "watch", "lease", "transaction", "get", "transaction"], names
+    failed_lease = calls[0][1]
+    assert etcd.get_lease_info(failed_lease.id).TTL == -1, "the lease of the failed attempt was not revoked"
 
 
 def test_watches_go_on_across_an_etcd_restart(etcd, etcd_server, fresh_prefix):

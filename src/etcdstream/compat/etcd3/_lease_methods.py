@@ -1,4 +1,4 @@
-"""python-etcd3's lease calls, and what its Lock asks of the client."""
+"""python-etcd3's lease calls, and its locks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from ... import _proto
-from ..._types import WatchFilter
 from .exceptions import handle_errors
 from .leases import Lease
 from .locks import Lock
@@ -43,18 +42,3 @@ class LeaseMethods:
     def lock(self, name: str, ttl: int = 60) -> Lock:
         """The lock `name` (key /locks/<name>, as python-etcd3's), not yet acquired."""
         return Lock(name, ttl=ttl, etcd_client=self)
-
-    def _create_key(self, key: str, value: bytes, lease: Lease) -> tuple[bool, int]:
-        """Write key=value on lease if key does not exist: (written, the revision etcd answered at)."""
-        response = self._txn([self.transactions.create(key) == 0], [self.transactions.put(key, value, lease=lease)],
-                             [])
-        return response.succeeded, response.header.revision
-
-    @handle_errors
-    def _wait_for_delete(self, key: str, start_revision: int, timeout: float | None) -> None:
-        """Return once key is deleted at start_revision or later, or after timeout seconds."""
-        with self._client.watch(key, start_revision=start_revision, filters=[WatchFilter.NOPUT],
-                                progress_notify=False) as watcher:
-            batch = watcher.get(timeout)
-            while batch is not None and not batch.events:
-                batch = watcher.get(timeout)
