@@ -94,6 +94,10 @@ def _bind_etcd3(name: str) -> ModuleType:
             if e.name != f"{name}.{sub}":
                 raise
             # Left out: `import etcd3.<sub>` then fails in the tests that need it, not at collection.
+    if "etcd3.etcdrpc" in sys.modules:
+        # The top-level etcdrpc python-etcd3's tox.ini made importable (see above): the module under test's,
+        # so that test_user_pwd_auth's patch of etcdrpc.AuthStub is the stub the client authenticates with.
+        sys.modules.setdefault("etcdrpc", sys.modules["etcd3.etcdrpc"])
     return module
 
 

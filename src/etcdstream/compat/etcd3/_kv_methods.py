@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ... import _proto
 from ._requests import (build_delete_request, build_get_range_request, build_put_request, ops_to_requests,
                         txn_request)
 from .exceptions import handle_errors
@@ -25,7 +24,7 @@ class KVMetadata:
 
 
 class KVMethods:
-    """The key-value calls of MultiEndpointEtcd3Client (they send through its _call)."""
+    """The key-value calls of MultiEndpointEtcd3Client, through its kvstub as python-etcd3's."""
 
     # python-etcd3's names for the builders (its own tests call _build_get_range_request).
     _build_get_range_request = staticmethod(build_get_range_request)
@@ -34,7 +33,7 @@ class KVMethods:
     _ops_to_requests = staticmethod(ops_to_requests)
 
     def _range(self, request: Any) -> Any:
-        return self._call("KV", "Range", request, _proto.RangeResponse)
+        return self.kvstub.Range(request, self.timeout, credentials=self.call_credentials, metadata=self.metadata)
 
     # --- reads ---
 
@@ -96,8 +95,8 @@ class KVMethods:
     @handle_errors
     def put(self, key: str | bytes, value: str | bytes, lease: Any = None, prev_kv: bool = False) -> Any:
         """Write key=value; returns the PutResponse."""
-        return self._call("KV", "Put", build_put_request(key, value, lease, prev_kv), _proto.PutResponse,
-                          idempotent=False)
+        return self.kvstub.Put(build_put_request(key, value, lease, prev_kv), self.timeout,
+                               credentials=self.call_credentials, metadata=self.metadata)
 
     @handle_errors
     def put_if_not_exists(self, key: str | bytes, value: str | bytes, lease: Any = None) -> bool:
@@ -114,7 +113,8 @@ class KVMethods:
         return status
 
     def _delete_range(self, request: Any) -> Any:
-        return self._call("KV", "DeleteRange", request, _proto.DeleteRangeResponse, idempotent=False)
+        return self.kvstub.DeleteRange(request, self.timeout, credentials=self.call_credentials,
+                                       metadata=self.metadata)
 
     @handle_errors
     def delete(self, key: str | bytes, prev_kv: bool = False, return_response: bool = False) -> Any:
@@ -130,15 +130,13 @@ class KVMethods:
 
     # --- transactions ---
 
-    def _txn(self, compare: Iterable[Any], success: Iterable[Any] | None, failure: Iterable[Any] | None) -> Any:
-        return self._call("KV", "Txn", txn_request(compare, success, failure), _proto.TxnResponse, idempotent=False)
-
     @handle_errors
     def transaction(self, compare: Iterable[Any], success: Iterable[Any] | None = None,
                     failure: Iterable[Any] | None = None) -> tuple[bool, list[Any]]:
         """Run success if every compare holds, else failure: (succeeded, responses), where a Get's response is a
         list of (value, KVMetadata) and the others are etcd's ResponseOps."""
-        response = self._txn(compare, success, failure)
+        response = self.kvstub.Txn(txn_request(compare, success, failure), self.timeout,
+                                   credentials=self.call_credentials, metadata=self.metadata)
         results: list[Any] = []
         for op in response.responses:
             if op.WhichOneof("response") == "response_range":

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ... import _proto
+from . import etcdrpc
 from ._requests import build_alarm_request
 from .exceptions import handle_errors
 from .members import Member
@@ -29,7 +29,8 @@ class Alarm:
 
 
 class MaintenanceMethods:
-    """The cluster and maintenance calls of MultiEndpointEtcd3Client (they send through its _call)."""
+    """The cluster and maintenance calls of MultiEndpointEtcd3Client, through its clusterstub and
+    maintenancestub as python-etcd3's."""
 
     _build_alarm_request = staticmethod(build_alarm_request)  # python-etcd3's name for it
 
@@ -39,54 +40,57 @@ class MaintenanceMethods:
     @handle_errors
     def add_member(self, urls: list[str]) -> Member:
         """Add a member with these peer URLs; returns it."""
-        response = self._call("Cluster", "MemberAdd", _proto.MemberAddRequest(peerURLs=urls),
-                              _proto.MemberAddResponse, idempotent=False)
+        response = self.clusterstub.MemberAdd(etcdrpc.MemberAddRequest(peerURLs=urls), self.timeout,
+                                              credentials=self.call_credentials, metadata=self.metadata)
         return self._member(response.member)
 
     @handle_errors
     def remove_member(self, member_id: int) -> None:
-        self._call("Cluster", "MemberRemove", _proto.MemberRemoveRequest(ID=member_id),
-                   _proto.MemberRemoveResponse, idempotent=False)
+        self.clusterstub.MemberRemove(etcdrpc.MemberRemoveRequest(ID=member_id), self.timeout,
+                                      credentials=self.call_credentials, metadata=self.metadata)
 
     @handle_errors
     def update_member(self, member_id: int, peer_urls: list[str]) -> None:
-        self._call("Cluster", "MemberUpdate", _proto.MemberUpdateRequest(ID=member_id, peerURLs=peer_urls),
-                   _proto.MemberUpdateResponse, idempotent=False)
+        self.clusterstub.MemberUpdate(etcdrpc.MemberUpdateRequest(ID=member_id, peerURLs=peer_urls), self.timeout,
+                                      credentials=self.call_credentials, metadata=self.metadata)
 
     @property
     @handle_errors
     def members(self) -> Iterator[Member]:
         """Every member of the cluster."""
-        response = self._call("Cluster", "MemberList", _proto.MemberListRequest(), _proto.MemberListResponse)
+        response = self.clusterstub.MemberList(etcdrpc.MemberListRequest(), self.timeout,
+                                               credentials=self.call_credentials, metadata=self.metadata)
         return (self._member(member) for member in response.members)
 
     @handle_errors
     def status(self) -> Status:
         """The status of the member in use, its leader a Member."""
-        response = self._call("Maintenance", "Status", _proto.StatusRequest(), _proto.StatusResponse)
+        response = self.maintenancestub.Status(etcdrpc.StatusRequest(), self.timeout,
+                                               credentials=self.call_credentials, metadata=self.metadata)
         leader = next((m for m in self.members if m.id == response.leader), None)
         return Status(response.version, response.dbSize, leader, response.raftIndex, response.raftTerm)
 
     @handle_errors
     def compact(self, revision: int, physical: bool = False) -> None:
         """Compact the history up to revision."""
-        self._call("KV", "Compact", _proto.CompactionRequest(revision=revision, physical=physical),
-                   _proto.CompactionResponse, idempotent=False)
+        self.kvstub.Compact(etcdrpc.CompactionRequest(revision=revision, physical=physical), self.timeout,
+                            credentials=self.call_credentials, metadata=self.metadata)
 
     @handle_errors
     def defragment(self) -> None:
         """Defragment the backend of the member in use."""
-        self._call("Maintenance", "Defragment", _proto.DefragmentRequest(), _proto.DefragmentResponse,
-                   idempotent=False)
+        self.maintenancestub.Defragment(etcdrpc.DefragmentRequest(), self.timeout,
+                                        credentials=self.call_credentials, metadata=self.metadata)
 
     @handle_errors
     def hash(self) -> int:
         """The hash of the member in use's backend."""
-        return int(self._call("Maintenance", "Hash", _proto.HashRequest(), _proto.HashResponse).hash)
+        return self.maintenancestub.Hash(etcdrpc.HashRequest(), self.timeout, credentials=self.call_credentials,
+                                         metadata=self.metadata).hash
 
     def _alarms(self, action: str, member_id: int, alarm_type: str) -> list[Alarm]:
-        response = self._call("Maintenance", "Alarm", build_alarm_request(action, member_id, alarm_type),
-                              _proto.AlarmResponse, idempotent=action == "get")
+        response = self.maintenancestub.Alarm(build_alarm_request(action, member_id, alarm_type), self.timeout,
+                                              credentials=self.call_credentials, metadata=self.metadata)
         return [Alarm(alarm.alarm, alarm.memberID) for alarm in response.alarms]
 
     @handle_errors
@@ -106,5 +110,8 @@ class MaintenanceMethods:
 
     @handle_errors
     def snapshot(self, file_obj: Any) -> None:
-        """Write the backend of the member in use to file_obj (checked against etcd's checksum)."""
-        self._client.snapshot(file_obj, timeout=self.timeout)
+        """Write the backend of the member in use to file_obj, followed by etcd's checksum of it (the stream is
+        checked against it: a grpc DATA_LOSS error if it does not match)."""
+        for response in self.maintenancestub.Snapshot(etcdrpc.SnapshotRequest(), self.timeout,
+                                                      credentials=self.call_credentials, metadata=self.metadata):
+            file_obj.write(response.blob)

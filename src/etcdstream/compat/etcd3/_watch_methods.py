@@ -19,7 +19,8 @@ class WatchMethods:
     @handle_errors
     def add_watch_callback(self, *args: Any, **kwargs: Any) -> int:
         """Watch key (range_end=, start_revision=, progress_notify=, filters=, prev_kv=) and call callback with
-        each WatchResponse (or an exception) on a thread of the watch; returns the watch id."""
+        each WatchResponse (or an exception) from the watcher's thread, one for every watch as python-etcd3's;
+        returns the watch id."""
         return self.watcher.add_callback(*args, **kwargs)
 
     def add_watch_prefix_callback(self, key_prefix: str | bytes, callback: Callable[[Any], object],

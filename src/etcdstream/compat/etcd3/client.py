@@ -1,8 +1,12 @@
 """python-etcd3's client (Etcd3Client, MultiEndpointEtcd3Client, client()) on an etcdstream Client.
 
-Requests and responses are python-etcd3's protobuf messages, sent through etcdstream's transport: one channel,
-failover between endpoints, reads retried through failures, writes never sent twice when etcd may have applied
-them, the auth token refreshed. Watches are etcdstream watchers (watch.py).
+As in python-etcd3, every call goes through a gRPC stub of the client: kvstub, leasestub, clusterstub,
+maintenancestub, authstub, and the watcher's _watch_stub (watchstub). They are etcdrpc's stubs made on the
+client's `channel` (_channel.TransportChannel), which sends python-etcd3's protobuf requests through
+etcdstream's transport: one channel, failover between endpoints, reads retried through failures, writes never
+sent twice when etcd may have applied them, the auth token refreshed; watches are etcdstream watchers. A stub
+replaced on the client, or patched on its class or in etcdrpc before the client is made, is called as
+python-etcd3 calls it: its errors are translated and its responses read as python-etcd3 does.
 
 The calls come in mixins, one module per concern: _kv_methods (reads, writes, transactions), _watch_methods,
 _lease_methods (leases, locks) and _maintenance_methods (cluster, maintenance); _requests builds the requests.
@@ -15,10 +19,10 @@ from typing import Any
 
 import grpc
 
-from ..._calls import Call, parse_message, single_call
 from ..._core import DEFAULT_TIMEOUT
-from ... import _proto
 from ..._sync import Client
+from . import etcdrpc
+from ._channel import TransportChannel
 from ._kv_methods import KVMetadata, KVMethods
 from ._lease_methods import LeaseMethods
 from ._maintenance_methods import Alarm, MaintenanceMethods, Status
@@ -46,6 +50,26 @@ class Transactions:
         self.get = Get
         self.delete = Delete
         self.txn = Txn
+
+
+class _StubAttribute:
+    """A client attribute holding the stub of one of etcd's services (kvstub, ...). Class-level, so that a test
+    may patch it on the class (mock.patch.object(Etcd3Client, "kvstub")); one set on a client hides it."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def __get__(self, client: Any, owner: type | None = None) -> Any:
+        if client is None:
+            return self
+        return client._stubs[self.service]
+
+
+class _TokenMetadata(tuple):
+    """The client's `metadata`, (("token", token),), whose repr() hides the token (tracebacks show locals)."""
+
+    def __repr__(self) -> str:
+        return "(('token', '<hidden>'),)"
 
 
 class EtcdTokenCallCredentials(grpc.AuthMetadataPlugin):
@@ -90,6 +114,12 @@ class MultiEndpointEtcd3Client(KVMethods, WatchMethods, LeaseMethods, Maintenanc
         self.failover = failover
         self._connect(list(self.endpoints), timeout, user, password)
 
+    kvstub = _StubAttribute("KV")
+    leasestub = _StubAttribute("Lease")
+    clusterstub = _StubAttribute("Cluster")
+    maintenancestub = _StubAttribute("Maintenance")
+    authstub = _StubAttribute("Auth")
+
     def _connect(self, urls: list[str], timeout: float | None, user: str | None, password: str | None,
                  **client_options: Any) -> None:
         if bool(user) != bool(password):
@@ -97,9 +127,48 @@ class MultiEndpointEtcd3Client(KVMethods, WatchMethods, LeaseMethods, Maintenanc
         self.timeout = timeout
         self._client = Client(urls, username=user or None, password=password or None,
                               timeout=DEFAULT_TIMEOUT if timeout is None else timeout, **client_options)
-        self._transport = self._client._transport
-        self.watcher = Watcher(self._client)
+        #: What the stubs are made on: a grpc.Channel look-alike sending through etcdstream's transport.
+        self.channel = TransportChannel(self._client)
+        self.metadata: tuple[tuple[str, str], ...] | None = None
+        self.call_credentials: grpc.CallCredentials | None = None
+        try:
+            # Looked up in etcdrpc now, as python-etcd3 does: a stub class patched there is the client's.
+            self._stubs = {"Auth": etcdrpc.AuthStub(self.channel), "KV": etcdrpc.KVStub(self.channel),
+                           "Lease": etcdrpc.LeaseStub(self.channel), "Cluster": etcdrpc.ClusterStub(self.channel),
+                           "Maintenance": etcdrpc.MaintenanceStub(self.channel),
+                           "Watch": etcdrpc.WatchStub(self.channel)}
+            if user:
+                self._authenticate(user, password)  # type: ignore[arg-type]
+            self.watcher = Watcher(self._stubs["Watch"], timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+                                   call_credentials=self.call_credentials, metadata=self.metadata)
+        except BaseException:
+            self._client.close()
+            raise
         self.transactions = Transactions()
+
+    def _authenticate(self, user: str, password: str) -> None:
+        """Check the credentials now, as python-etcd3 does (a grpc error if etcd refuses them), and keep the
+        token as python-etcd3 does (`metadata`, `call_credentials`). etcdstream's transport sends the token it
+        fetches itself, and fetches a new one whenever etcd refuses it."""
+        self.auth_stub = self._stubs["Auth"]  # python-etcd3's name for it
+        response = self.auth_stub.Authenticate(etcdrpc.AuthenticateRequest(name=user, password=password),
+                                               self.timeout)
+        self.metadata = _TokenMetadata((("token", response.token),))
+        self.call_credentials = grpc.metadata_call_credentials(EtcdTokenCallCredentials(response.token))
+
+    @property
+    def watchstub(self) -> Any:
+        """The watcher's stub (its _watch_stub, as python-etcd3 names it): its Watch opens the stream of every
+        watch of the client. Setting it sets the watcher's; deleting it gives the watcher its own back."""
+        return self.watcher._watch_stub
+
+    @watchstub.setter
+    def watchstub(self, stub: Any) -> None:
+        self.watcher._watch_stub = stub
+
+    @watchstub.deleter
+    def watchstub(self) -> None:  # what mock.patch.object(client, "watchstub") does when it ends
+        self.watcher._watch_stub = self._stubs["Watch"]
 
     @property
     def endpoint_in_use(self) -> Endpoint | None:
@@ -116,14 +185,6 @@ class MultiEndpointEtcd3Client(KVMethods, WatchMethods, LeaseMethods, Maintenanc
 
     def __exit__(self, *args: Any) -> None:
         self.close()
-
-    # --- how requests travel ---
-
-    def _call(self, service: str, method: str, request: Any, response_class: Any, *, idempotent: bool = True,
-              stream: bool = False) -> Any:
-        call = Call(_proto.method_path(service, method), request.SerializeToString(), None, stream=stream,
-                    idempotent=idempotent)
-        return self._transport.run(single_call(call, lambda raw: parse_message(response_class, raw)))
 
 
 _KEEPALIVE_OPTIONS = {"grpc.keepalive_time_ms": "keepalive_time", "grpc.keepalive_timeout_ms": "keepalive_timeout"}
