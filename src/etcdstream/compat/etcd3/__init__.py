@@ -3,7 +3,10 @@
 
 It is python-etcd3 0.12.0's public API, and its later master's ``MultiEndpointEtcd3Client`` and ``Endpoint``:
 the client and its methods, responses as etcd's protobuf messages, KVMetadata, events, leases, python-etcd3's
-locks (``/locks/<name>``, shared with python-etcd3 processes), members, alarms, exceptions and utils.
+locks (``/locks/<name>``, shared with python-etcd3 processes), members, alarms, exceptions, utils, and etcdrpc's
+messages and stubs. As in python-etcd3, the client's calls go through its stubs (``kvstub``, ``leasestub``,
+``clusterstub``, ``maintenancestub``, ``authstub``, ``watcher._watch_stub``), which send through etcdstream's
+transport; a test may replace or patch them as it did python-etcd3's.
 
 What is better than python-etcd3 behind the same calls:
 - it imports with any protobuf from 4.21 on (python-etcd3 0.12.0 does not import under protobuf >= 4);
@@ -15,11 +18,11 @@ What is better than python-etcd3 behind the same calls:
 - a lock waiter sees a release between its attempt and its watch (python-etcd3 issue 1107) and no longer
   leaks a lease per failed attempt.
 
-Known differences: ``timeout=None`` means etcdstream's default (10 s per call) rather than no deadline;
-credentials are checked on the first call, not in the constructor; of ``grpc_options`` only the keepalive
-options are used (etcdstream sets its own channel options); TLS settings are files (``ca_cert``,
-``cert_key``, ``cert_cert``), so ``Endpoint(secure=True, credentials=...)`` is refused; watch ids are the
-client's own numbers; the gRPC stubs (``kvstub``, ``watcher._watch_stub``) are not there to be replaced.
+Known differences: ``timeout=None`` means etcdstream's default (10 s per call) rather than no deadline; of
+``grpc_options`` only the keepalive options are used (etcdstream sets its own channel options); TLS settings are
+files (``ca_cert``, ``cert_key``, ``cert_cert``), so ``Endpoint(secure=True, credentials=...)`` is refused; watch
+ids are the client's own numbers; the credentials and metadata given to the stubs are not sent (the transport
+sends the token it fetched, and fetches a new one when etcd refuses it).
 """
 
 from . import etcdrpc, events, exceptions, leases, locks, members, transactions, utils, watch
