@@ -254,8 +254,8 @@ class Transport(TransportBase):
             self._keepers.clear()
             connection, self._connection = self._connection, None
             retiring, self._retiring = self._retiring, {}
-        for keeper in keepers:
-            keeper.stop()
+        # The channels first: closing one ends the calls on it, a keeper's refresh among them (it has
+        # ttl/3 s to answer: joined first, a keeper kept close() waiting that long on a dead connection).
         if connection is not None:
             connection.channel.close()
         for old, timer in retiring.items():
@@ -263,3 +263,5 @@ class Transport(TransportBase):
             old.channel.close()  # ...and close it now
             if timer is not threading.current_thread():
                 timer.join()
+        for keeper in keepers:
+            keeper.stop()
