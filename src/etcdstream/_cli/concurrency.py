@@ -3,7 +3,8 @@
 A signal revokes the session's lease (so the lock or the candidacy goes at once, not after its TTL)
 and then closes the client, which ends whatever the main thread waits for with ClientClosed; while
 lock runs a command, SIGTERM is passed on to the command instead and the lock is released once it
-exits.
+exits. Either way the revoke has REVOKE_GRACE seconds: an interrupted command ends at once, stalled
+connection or not, and a lease etcd did not hear revoked expires at its TTL.
 """
 
 from __future__ import annotations
@@ -22,6 +23,30 @@ from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CommandFailed, UsageE
 from .output import Output, display, kv_json
 from .signals import SignalThread
 
+#: How long an interrupted lock or elect waits for etcd to revoke its lease. Revoking takes milliseconds;
+#: on a dead connection it would wait for the call's timeout (5 s by default), and first for a refresh of
+#: the lease in flight (ttl/3 s).
+REVOKE_GRACE = 0.4
+
+
+def _revoke(session: Session, grace: float | None) -> bool:
+    """End session (revoke its lease), waiting at most grace seconds (None: the call's timeout); whether
+    it ended in time. One still going is left to the client's close(), which ends its call."""
+
+    def revoke() -> None:
+        try:
+            session.close()
+        except EtcdError:
+            pass  # the lease goes at its TTL
+
+    if grace is None:
+        revoke()
+        return True
+    thread = threading.Thread(target=revoke, name="etcdstream-cli-revoke", daemon=True)
+    thread.start()
+    thread.join(grace)
+    return not thread.is_alive()
+
 
 class _Holder:
     """A session held until a signal: the signal revokes it and closes the client (or, while a command
@@ -31,7 +56,10 @@ class _Holder:
         self.client = client
         self.session: Session | None = None
         self.child: subprocess.Popen[bytes] | None = None
+        #: a signal ended the session and closed the client
         self.signalled = False
+        #: a signal came, also one passed on to the command
+        self.interrupted = False
         self._mutex = threading.Lock()
 
     def __enter__(self) -> _Holder:
@@ -46,10 +74,9 @@ class _Holder:
             with self._mutex:
                 session, self.session = self.session, None
             if session is not None and not self.signalled:
-                try:
-                    session.close()
-                except EtcdError:
-                    pass
+                # After a signal passed on to the command, its end is an interrupt too: released as promptly.
+                if not _revoke(session, REVOKE_GRACE if self.interrupted else None):
+                    self.client.close()
 
     def start(self, ttl: int) -> Session:
         session = self.client.session(ttl)
@@ -59,6 +86,7 @@ class _Holder:
 
     def on_signal(self, signum: int) -> None:
         with self._mutex:
+            self.interrupted = True
             child = self.child
             if child is None:
                 self.signalled = True
@@ -70,11 +98,9 @@ class _Holder:
             return
         try:
             if session is not None:
-                session.close()
-        except EtcdError:
-            pass  # the lease goes at its TTL
+                _revoke(session, REVOKE_GRACE)
         finally:
-            self.client.close()
+            self.client.close()  # ends a revoke still waiting, and what the main thread waits for
 
     def wait(self) -> None:
         """Until a signal revoked the session, or its lease was lost."""
