@@ -25,7 +25,8 @@ def cmd_mirror(client: Client, args: argparse.Namespace, out: Output) -> int:
                 delivered, since = client.stats().events_delivered, time.monotonic()
                 while True:
                     client.request_progress()  # a quiet prefix's etcd revision stays fresh
-                    time.sleep(args.interval)
+                    if interrupt.wait(args.interval):
+                        break
                     mirror.wait_synced(0)  # raises the error that stopped the mirror, if any
                     stats, client_stats, now = mirror.stats(), client.stats(), time.monotonic()
                     rate = (client_stats.events_delivered - delivered) / (now - since)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 
 from .._errors import ClientClosed
 from .._sync import Client
@@ -28,10 +29,19 @@ class CloseOnSignal(SignalThread):
         self._client = client
         #: a signal closed the client
         self.signalled = False
+        self._closed = threading.Event()
 
     def _close(self, signum: int) -> None:
         self.signalled = True
-        self._client.close()
+        try:
+            self._client.close()
+        finally:
+            self._closed.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep timeout seconds, or until a signal closed the client (True): a command waiting between
+        two uses of the client ends at once, not at its next use."""
+        return self._closed.wait(timeout)
 
 
 def cmd_watch(client: Client, args: argparse.Namespace, out: Output) -> int:
