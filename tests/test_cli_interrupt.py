@@ -51,8 +51,10 @@ class Outcome:
     code: int | None  # None: it had not exited after the wait (then killed)
     stderr: str
     stack: str = ""  # py-spy's dump of a command that did not exit, where py-spy is installed
-    #: CPU seconds it used from the signal to its exit (what a loaded machine stretches), if known
+    #: CPU seconds it used from the signal to its exit, if known
     cpu: float | None = None
+    #: seconds its main thread spent ready to run but waiting for a CPU meanwhile (a loaded machine's share)
+    cpu_wait: float | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_waited(pid: int) -> float:
+    """Seconds the main thread of a process (running, or exited and not yet reaped) has waited for a CPU."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
+def wait_for_exit(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait until proc exited, without reaping it (its /proc entry stays readable); False on timeout."""
+    deadline = time.monotonic() + timeout
+    while os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
 def stack_of(pid: int) -> str:
     py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=os.path.dirname(sys.executable))
     if py_spy is None:
@@ -188,27 +205,25 @@ def interrupt(command: Command, moment: str, sig: int, *, proxy: FaultProxy, wri
             if moment == "resumed":
                 proxy.resume()
                 time.sleep(after_resume)
-        cpu_before = cpu_seconds(proc.pid)
+        cpu_before, waited_before = cpu_seconds(proc.pid), cpu_waited(proc.pid)
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.monotonic()
         if sig == signal.SIGINT:
             os.killpg(proc.pid, sig)
         else:
             proc.send_signal(sig)
-        try:
-            code: int | None = proc.wait(wait)
-            stack = ""
-        except subprocess.TimeoutExpired:
-            code, stack = None, stack_of(proc.pid)
+        if not wait_for_exit(proc, wait):
+            stack = stack_of(proc.pid)
+            proc.kill()
+            proc.wait()
+            return Outcome(time.monotonic() - start, None, proc.stderr.read().decode(errors="replace"), stack)  # type: ignore[union-attr]
         seconds = time.monotonic() - start
-        cpu = None
-        if code is not None:  # its whole CPU time counts once it is reaped (and another child's, if one was)
-            children = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = (children.ru_utime + children.ru_stime - children_before.ru_utime - children_before.ru_stime
-                   - cpu_before)
-        proc.kill()
-        proc.wait()
-        return Outcome(seconds, code, proc.stderr.read().decode(errors="replace"), stack, cpu)  # type: ignore[union-attr]
+        cpu_wait = cpu_waited(proc.pid) - waited_before
+        code = proc.wait()
+        # Its whole CPU time counts once it is reaped (with another child's, if one was meanwhile).
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = children.ru_utime + children.ru_stime - children_before.ru_utime - children_before.ru_stime - cpu_before
+        return Outcome(seconds, code, proc.stderr.read().decode(errors="replace"), "", cpu, cpu_wait)  # type: ignore[union-attr]
     finally:
         proxy.resume()
         if proc.poll() is None:
