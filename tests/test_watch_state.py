@@ -543,6 +543,18 @@ def test_an_event_out_of_order_or_twice_is_not_delivered_and_the_watch_resumes_a
     assert restart_and_create(state) == [(b"/w/", 16)]
 
 
+def test_a_watch_from_revision_1_is_not_taken_for_a_watch_from_now():
+    """Found by the order check: revision 0 ("nothing delivered") made a watch from revision 1 look like one
+    "from now", moved to its created header's revision ahead of the events still to come (an election's
+    observer on a new etcd then saw its first candidate's put as a duplicate)."""
+    state = stream_of()
+    w = watcher("/e/", start_revision=1)
+    watch_id = started(state, w, revision=2)
+    assert w.revision == 0
+    assert state.on_response(response(watch_id=watch_id, revision=2, events=[(b"/e/a", 2)])) == [w]
+    assert state.protocol_error is None and keys(w.take_batch()) == [b"/e/a"] and w.revision == 2
+
+
 # --- a new stream ---
 
 

@@ -375,8 +375,9 @@ class WatchStreamState:
                     f"etcd (more than max_replay={watcher.spec.max_replay}): read the prefix again",
                     from_revision=watcher.next_revision, revision=resp.revision))
             watcher.created = True
-            if watcher.revision == 0:
-                # Watching "from now": everything up to the creation revision is known.
+            if watcher.next_revision == 0:
+                # Watching "from now": everything up to the creation revision is known. (Not a watch from
+                # revision 1, whose revision 0 means "nothing delivered yet": its events are still to come.)
                 watcher.revision = resp.revision
         return [watcher]
 
