@@ -124,3 +124,19 @@ def test_a_connection_tls_refuses_fails_at_once_and_a_write_was_not_sent(details
     assert two.decide(UNAVAILABLE, details).step is Step.FAILOVER  # another endpoint may be set up right
     with pytest.raises(etcdstream.ConnectionFailed):
         two.decide(UNAVAILABLE, details)
+
+
+@pytest.mark.parametrize("write", [True, False], ids=["write", "read"])
+def test_a_stream_etcd_reset_once_the_deadline_passed_is_a_timeout(write, monkeypatch):
+    """etcd 3.5.36, 3.6 and 3.7 reset a call whose deadline passed; grpcio may report it as CANCELLED first."""
+    reset = "Stream removed (RST_STREAM (Received RST_STREAM with error code 8))"
+    early = policy(write=write, timeout=0.01)
+    monkeypatch.setattr("etcdstream._retry.time.monotonic", lambda: early.deadline)
+    expected = etcdstream.WriteTimedOut if write else etcdstream.Timeout
+    with pytest.raises(expected):
+        early.decide(grpc.StatusCode.CANCELLED, reset)
+    before = policy(write=write, timeout=60)
+    monkeypatch.undo()
+    with pytest.raises(etcdstream.EtcdError) as raised:  # before the deadline: not a timeout
+        before.decide(grpc.StatusCode.CANCELLED, reset)
+    assert not isinstance(raised.value, etcdstream.Timeout)

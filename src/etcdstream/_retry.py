@@ -193,6 +193,10 @@ class Decision:
     reason: str = ""
 
 
+#: How grpcio words a stream the server reset (HTTP/2 RST_STREAM).
+_RESET = "RST_STREAM"
+
+
 class RetryPolicy:
     """The retry decisions for one call (and its retries), as etcd's Go client makes them.
 
@@ -227,6 +231,10 @@ class RetryPolicy:
         cancels the calls still on it).
         """
         details = details or ""
+        if code is grpc.StatusCode.CANCELLED and _RESET in details and time.monotonic() >= self.deadline:
+            # etcd 3.5.36+ (grpc-go 1.7x) resets a stream whose deadline passed; grpcio reports the reset as
+            # CANCELLED when it comes before grpcio's own deadline timer fires.
+            code = grpc.StatusCode.DEADLINE_EXCEEDED
         if replaced and code is grpc.StatusCode.CANCELLED:
             if self.idempotent and time.monotonic() < self.deadline:
                 return Decision(Step.RETRY)  # on the connection that replaced it
