@@ -13,6 +13,7 @@ import argparse
 import os
 import signal
 import subprocess
+import sys
 import threading
 
 from .._errors import ClientClosed, EtcdError
@@ -50,10 +51,11 @@ def _revoke(session: Session, grace: float | None) -> bool:
 
 class _Holder:
     """A session held until a signal: the signal revokes it and closes the client (or, while a command
-    runs, is passed on to the command)."""
+    runs, is passed on to the command). what: "lock" or "election", for the warning of a revoke unconfirmed."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, what: str) -> None:
         self.client = client
+        self.what = what
         self.session: Session | None = None
         self.child: subprocess.Popen[bytes] | None = None
         #: a signal ended the session and closed the client
@@ -61,6 +63,8 @@ class _Holder:
         #: a signal came, also one passed on to the command
         self.interrupted = False
         self._mutex = threading.Lock()
+        #: a session whose revoke etcd did not confirm within REVOKE_GRACE
+        self._unconfirmed: Session | None = None
 
     def __enter__(self) -> _Holder:
         self._signals = SignalThread(self.on_signal).__enter__()
@@ -76,7 +80,13 @@ class _Holder:
             if session is not None and not self.signalled:
                 # After a signal passed on to the command, its end is an interrupt too: released as promptly.
                 if not _revoke(session, REVOKE_GRACE if self.interrupted else None):
+                    self._unconfirmed = session
                     self.client.close()
+            if self._unconfirmed is not None:
+                # The exit is not held up, but whoever waits for the lock or the leadership may be, until the TTL.
+                sys.stderr.write(f"etcdstream: warning: etcd did not confirm within {REVOKE_GRACE:g} s that the "
+                                 f"{self.what} was left: its key stays until its lease expires "
+                                 f"(TTL {self._unconfirmed.lease.ttl} s)\n")
 
     def start(self, ttl: int) -> Session:
         session = self.client.session(ttl)
@@ -97,8 +107,8 @@ class _Holder:
                 child.send_signal(signum)
             return
         try:
-            if session is not None:
-                _revoke(session, REVOKE_GRACE)
+            if session is not None and not _revoke(session, REVOKE_GRACE):
+                self._unconfirmed = session
         finally:
             self.client.close()  # ends a revoke still waiting, and what the main thread waits for
 
@@ -150,7 +160,7 @@ def cmd_lock(client: Client, args: argparse.Namespace, out: Output) -> int:
     if args.exec_args and args.exec_args[0].startswith("-"):
         # argparse hands everything after NAME to the command, options included.
         raise UsageError(f"lock: {args.exec_args[0]} after NAME is taken as the command: give options before NAME")
-    holder = _Holder(client)
+    holder = _Holder(client, "lock")
     acquired = False
     code: int | None = None
     with holder:
@@ -194,7 +204,7 @@ def cmd_elect(client: Client, args: argparse.Namespace, out: Output) -> int:
         return _observe(client, name, out)
     if args.proposal is None:
         raise UsageError("elect needs a PROPOSAL (or --listen)")
-    holder = _Holder(client)
+    holder = _Holder(client, "election")
     elected = False
     with holder:
         try:
