@@ -73,6 +73,7 @@ class Tally:
 
     def __init__(self) -> None:
         self.seconds: list[float] = []  # from the signal to the exit, of the rounds that exited
+        self.own_seconds: list[float] = []  # the same, less the main thread's wait for a CPU
         self.cpu: list[float] = []  # CPU seconds used meanwhile
         self.slow: list[tuple[float, float]] = []  # exits over 0.5 s: (seconds, its main thread's wait for a CPU)
         self.hangs = 0
@@ -85,6 +86,7 @@ class Tally:
             self.hangs += 1
             return "HANG"
         self.seconds.append(outcome.seconds)
+        self.own_seconds.append(outcome.own_seconds)
         if outcome.cpu is not None:
             self.cpu.append(outcome.cpu)
         if outcome.seconds > 0.5 and outcome.cpu_wait is not None:
@@ -100,6 +102,9 @@ class Tally:
         lines = [f"{name}: {len(self.seconds) + self.hangs} rounds, {self.hangs} hangs, {self.wrong} wrong exits; "
                  f"exit after the signal: median {statistics.median(took):.3f} s, p95 {p95:.3f} s, "
                  f"slowest {took[-1]:.3f} s"]
+        if self.own_seconds:
+            lines.append(f"{name}: less the main thread's wait for a CPU: median "
+                         f"{statistics.median(self.own_seconds):.3f} s, slowest {max(self.own_seconds):.3f} s")
         if self.cpu:
             lines.append(f"{name}: CPU used from the signal to the exit: median "
                          f"{statistics.median(self.cpu) * 1000:.0f} ms, most {max(self.cpu) * 1000:.0f} ms")

@@ -34,8 +34,10 @@ import etcdstream
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc/net/tcp")
 
-#: Seconds from the signal to the exit, whatever the connection does. The slowest path is an
-#: interrupted lock or elect whose lease revoke etcd does not answer: concurrency.REVOKE_GRACE (0.4 s).
+#: Seconds from the signal to the exit, whatever the connection does, less those the command's main
+#: thread spent ready to run but waiting for a CPU: on a loaded machine that wait stretched exits that
+#: used 60 ms of CPU to seconds (bench/interrupt_loop.py), and it is no wait of the command's. The
+#: slowest path is a lock or elect whose lease revoke etcd does not answer: REVOKE_GRACE (0.4 s).
 BOUND = 1.0
 
 MOMENTS = ("before-sync", "synced", "stalled", "resumed")
@@ -57,6 +59,11 @@ class Outcome:
     cpu: float | None = None
     #: seconds its main thread spent ready to run but waiting for a CPU meanwhile (a loaded machine's share)
     cpu_wait: float | None = None
+
+    @property
+    def own_seconds(self) -> float:
+        """From the signal to the exit, but the main thread's wait for a CPU."""
+        return self.seconds - (self.cpu_wait or 0.0)
 
 
 @dataclass(frozen=True)
@@ -141,9 +148,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_waited(pid: int) -> float:
-    """Seconds the main thread of a process (running, or exited and not yet reaped) has waited for a CPU."""
-    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+def cpu_waited(pid: int) -> float | None:
+    """Seconds the main thread of a process (running, or exited and not yet reaped) has waited for a CPU;
+    None where the kernel does not tell (no CONFIG_SCHED_INFO)."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except OSError:
+        return None
 
 
 def wait_for_exit(proc: subprocess.Popen[bytes], timeout: float) -> bool:
@@ -234,7 +245,8 @@ def interrupt(command: Command, moment: str, sig: int, *, proxy: FaultProxy, wri
             proc.wait()
             return Outcome(time.monotonic() - start, None, proc.stderr.read().decode(errors="replace"), stack)  # type: ignore[union-attr]
         seconds = time.monotonic() - start
-        cpu_wait = cpu_waited(proc.pid) - waited_before
+        waited = cpu_waited(proc.pid)
+        cpu_wait = None if waited is None or waited_before is None else waited - waited_before
         code = proc.wait()
         # Its whole CPU time counts once it is reaped (with another child's, if one was meanwhile).
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -271,8 +283,9 @@ def test_interrupted_at_once(etcd_server, fresh_prefix, seed, interruptible_chil
     what = f"{name} {moment} {signal.Signals(sig).name}"
     assert outcome.code is not None, f"{what}: no exit after the signal\n{outcome.stack}"
     assert outcome.code == command.expected(sig, moment), (what, outcome.stderr)
+    assert outcome.own_seconds < BOUND, (f"{what}: exited {outcome.seconds:.2f} s after the signal, of which its "
+                                         f"main thread waited {outcome.cpu_wait or 0:.2f} s for a CPU")
     assert command.stderr_expected(moment, outcome.stderr), (what, outcome.stderr)
-    assert outcome.seconds < BOUND, f"{what}: exited {outcome.seconds:.2f} s after the signal"
 
 
 def test_a_sigint_ignored_from_the_start_stays_ignored(etcd_server, fresh_prefix):
@@ -290,10 +303,14 @@ def test_a_sigint_ignored_from_the_start_stays_ignored(etcd_server, fresh_prefix
         proc.send_signal(signal.SIGINT)
         with pytest.raises(subprocess.TimeoutExpired):
             proc.wait(0.5)
-        start = time.monotonic()
+        waited_before, start = cpu_waited(proc.pid), time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
-        assert time.monotonic() - start < BOUND
+        assert wait_for_exit(proc, 20)
+        seconds, waited = time.monotonic() - start, cpu_waited(proc.pid)
+        if waited is not None and waited_before is not None:
+            seconds -= waited - waited_before
+        assert proc.wait() == 0
+        assert seconds < BOUND
         assert proc.stderr.read() == b""  # type: ignore[union-attr]
     finally:
         proc.kill()
@@ -308,5 +325,5 @@ def test_a_lease_refresh_on_a_dead_connection_does_not_hold_up_close(etcd_server
             proxy.stall()
             time.sleep(2.3)  # the first refresh went out at 2 s, on the stalled connection
             start = time.monotonic()
-        assert time.monotonic() - start < 0.5
+        assert time.monotonic() - start < 1  # was 1.7 s: the refresh's 2 s, less the 0.3 s it had run
         assert session.lost is None
