@@ -35,10 +35,15 @@ import etcdstream
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc/net/tcp")
 
 #: Seconds from the signal to the exit, whatever the connection does, less those the command's main
-#: thread spent ready to run but waiting for a CPU: on a loaded machine that wait stretched exits that
-#: used 60 ms of CPU to seconds (bench/interrupt_loop.py), and it is no wait of the command's. The
-#: slowest path is a lock or elect whose lease revoke etcd does not answer: REVOKE_GRACE (0.4 s).
-BOUND = 1.0
+#: thread spent ready to run but waiting for a CPU. The commands exit within a fraction of a second (the
+#: slowest path: a lock or elect whose lease revoke etcd does not answer, REVOKE_GRACE, 0.4 s); the target
+#: is bench/interrupt_loop.py's to measure. Here the bound only has to part a bounded exit from a wait: the
+#: commands run with a 30 s request timeout and mirror reports every 30 s, so each wait the fixes removed
+#: (a revoke's timeout, the sleep until the next report) would take far longer, while a loaded machine
+#: (two CPU hogs, an fsync hog, a CI run beside) stretched bounded exits to 2-3.6 s.
+BOUND = 8.0
+#: The commands' --timeout: what a revoke on a dead connection waited for before the fixes.
+REQUEST_TIMEOUT = "30"
 
 MOMENTS = ("before-sync", "synced", "stalled", "resumed")
 #: How long the stalled and resumed moments keep the connection stalled: past the ttl/3 s of the lock
@@ -110,8 +115,8 @@ UNCONFIRMED = re.compile(r"etcdstream: warning: etcd did not confirm within 0\.4
 
 COMMANDS = {c.name: c for c in (
     Command("watch", lambda p, _, rev: ["watch", p, "--rev", str(rev)]),
-    # A report every 2 s: it sleeps between two, and once slept on after a signal until the next.
-    Command("mirror", lambda p, _, rev: ["mirror", p, "-w", "json", "--interval", "2"]),
+    # A report every 30 s: it sleeps between two, and once slept on after a signal until the next.
+    Command("mirror", lambda p, _, rev: ["mirror", p, "-w", "json", "--interval", "30"]),
     Command("lock", lambda p, _, rev: ["lock", "--ttl", "3", p + "lock"], early_code=130, revokes=True),
     # Ctrl-C reaches the command too (it exits 130, as a shell tells); SIGTERM is passed on to it (143).
     Command("lock-command", lambda p, _, rev: ["lock", "--ttl", "3", p + "lock", "sh", "-c", "echo; exec sleep 60"],
@@ -214,7 +219,7 @@ def interrupt(command: Command, moment: str, sig: int, *, proxy: FaultProxy, wri
         proxy.stall()
     # Its own process group: SIGINT to the group reaches a command run under a lock too, as Ctrl-C does.
     proc = subprocess.Popen([sys.executable, "-m", "etcdstream", "--endpoints", proxy.endpoint,
-                             *command.args(prefix, seed, revision)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             "--timeout", REQUEST_TIMEOUT, *command.args(prefix, seed, revision)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=_env(), start_new_session=True)
     try:
         lines = Lines(proc)
