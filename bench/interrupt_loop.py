@@ -17,6 +17,7 @@ Exit code 1 on any failed round.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -33,9 +34,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from _testbase import find_binaries
 from _testbase.proxy import FaultProxy
 from _testbase.server import EtcdServer
-from test_cli_interrupt import COMMANDS, INIT_KEYS, MOMENTS, Command, Outcome, interrupt
+from test_cli_interrupt import COMMANDS as TEST_COMMANDS
+from test_cli_interrupt import INIT_KEYS, MOMENTS, Command, Outcome, interrupt
 
 import etcdstream
+
+# The tests' commands, mirror at its default interval (the tests' 30 s parts a sleep until the next report
+# from a bounded exit; here it would make every round wait 30 s for mirror's first report).
+COMMANDS = dict(TEST_COMMANDS, mirror=dataclasses.replace(TEST_COMMANDS["mirror"],
+                                                          args=lambda p, _, rev: ["mirror", p, "-w", "json"]))
 
 # Children start with SIGINT's default action even when this loop runs as a background job.
 signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -73,9 +80,9 @@ class Tally:
 
     def __init__(self) -> None:
         self.seconds: list[float] = []  # from the signal to the exit, of the rounds that exited
-        self.own_seconds: list[float] = []  # the same, less the main thread's wait for a CPU
+        self.own_seconds: list[float] = []  # the same, less its threads' waits for a CPU
         self.cpu: list[float] = []  # CPU seconds used meanwhile
-        self.slow: list[tuple[float, float]] = []  # exits over 0.5 s: (seconds, its main thread's wait for a CPU)
+        self.slow: list[tuple[float, float]] = []  # exits over 0.5 s: (seconds, its threads' waits for a CPU)
         self.hangs = 0
         self.wrong = 0
 
@@ -103,13 +110,13 @@ class Tally:
                  f"exit after the signal: median {statistics.median(took):.3f} s, p95 {p95:.3f} s, "
                  f"slowest {took[-1]:.3f} s"]
         if self.own_seconds:
-            lines.append(f"{name}: less the main thread's wait for a CPU: median "
+            lines.append(f"{name}: less its threads' waits for a CPU: median "
                          f"{statistics.median(self.own_seconds):.3f} s, slowest {max(self.own_seconds):.3f} s")
         if self.cpu:
             lines.append(f"{name}: CPU used from the signal to the exit: median "
                          f"{statistics.median(self.cpu) * 1000:.0f} ms, most {max(self.cpu) * 1000:.0f} ms")
         if self.slow:
-            lines.append(f"{name}: exits over 0.5 s, in s (of which its main thread waited for a CPU): "
+            lines.append(f"{name}: exits over 0.5 s, in s (its threads' waits for a CPU): "
                          + ", ".join(f"{s:.2f} ({w:.2f})" for s, w in sorted(self.slow)))
         return "\n".join(lines)
 
@@ -129,7 +136,7 @@ def run_round(n: int, name: str, rnd: random.Random, proxy: FaultProxy, writer: 
              "stalled": f"{stall:.2f} s into a stall",
              "resumed": f"{after_resume:.2f} s after a {stall:.2f} s stall"}[moment]
     cpu = "" if outcome.cpu is None or outcome.cpu_wait is None else (
-        f" ({outcome.cpu * 1000:.0f} ms CPU; main thread waited {outcome.cpu_wait * 1000:.0f} ms for one)")
+        f" ({outcome.cpu * 1000:.0f} ms CPU; its threads waited {outcome.cpu_wait * 1000:.0f} ms for one)")
     print(f"{n:4} {name:12} {signal.Signals(sig).name:7} {moment:11} ({point}): "
           f"exit {outcome.code} in {outcome.seconds:.3f} s{cpu} {status}", flush=True)
     if outcome.stack:
