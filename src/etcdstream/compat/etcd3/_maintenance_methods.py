@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from . import etcdrpc
+from .etcdrpc import (CompactionRequest, DefragmentRequest, HashRequest, MemberAddRequest, MemberListRequest,
+                      MemberRemoveRequest, MemberUpdateRequest, SnapshotRequest, StatusRequest)
 from ._requests import build_alarm_request
 from .exceptions import handle_errors
 from .members import Member
@@ -40,32 +41,32 @@ class MaintenanceMethods:
     @handle_errors
     def add_member(self, urls: list[str]) -> Member:
         """Add a member with these peer URLs; returns it."""
-        response = self.clusterstub.MemberAdd(etcdrpc.MemberAddRequest(peerURLs=urls), self.timeout,
+        response = self.clusterstub.MemberAdd(MemberAddRequest(peerURLs=urls), self.timeout,
                                               credentials=self.call_credentials, metadata=self.metadata)
         return self._member(response.member)
 
     @handle_errors
     def remove_member(self, member_id: int) -> None:
-        self.clusterstub.MemberRemove(etcdrpc.MemberRemoveRequest(ID=member_id), self.timeout,
+        self.clusterstub.MemberRemove(MemberRemoveRequest(ID=member_id), self.timeout,
                                       credentials=self.call_credentials, metadata=self.metadata)
 
     @handle_errors
     def update_member(self, member_id: int, peer_urls: list[str]) -> None:
-        self.clusterstub.MemberUpdate(etcdrpc.MemberUpdateRequest(ID=member_id, peerURLs=peer_urls), self.timeout,
+        self.clusterstub.MemberUpdate(MemberUpdateRequest(ID=member_id, peerURLs=peer_urls), self.timeout,
                                       credentials=self.call_credentials, metadata=self.metadata)
 
     @property
     @handle_errors
     def members(self) -> Iterator[Member]:
         """Every member of the cluster."""
-        response = self.clusterstub.MemberList(etcdrpc.MemberListRequest(), self.timeout,
+        response = self.clusterstub.MemberList(MemberListRequest(), self.timeout,
                                                credentials=self.call_credentials, metadata=self.metadata)
         return (self._member(member) for member in response.members)
 
     @handle_errors
     def status(self) -> Status:
         """The status of the member in use, its leader a Member."""
-        response = self.maintenancestub.Status(etcdrpc.StatusRequest(), self.timeout,
+        response = self.maintenancestub.Status(StatusRequest(), self.timeout,
                                                credentials=self.call_credentials, metadata=self.metadata)
         leader = next((m for m in self.members if m.id == response.leader), None)
         return Status(response.version, response.dbSize, leader, response.raftIndex, response.raftTerm)
@@ -73,19 +74,19 @@ class MaintenanceMethods:
     @handle_errors
     def compact(self, revision: int, physical: bool = False) -> None:
         """Compact the history up to revision."""
-        self.kvstub.Compact(etcdrpc.CompactionRequest(revision=revision, physical=physical), self.timeout,
+        self.kvstub.Compact(CompactionRequest(revision=revision, physical=physical), self.timeout,
                             credentials=self.call_credentials, metadata=self.metadata)
 
     @handle_errors
     def defragment(self) -> None:
         """Defragment the backend of the member in use."""
-        self.maintenancestub.Defragment(etcdrpc.DefragmentRequest(), self.timeout,
+        self.maintenancestub.Defragment(DefragmentRequest(), self.timeout,
                                         credentials=self.call_credentials, metadata=self.metadata)
 
     @handle_errors
     def hash(self) -> int:
         """The hash of the member in use's backend."""
-        return self.maintenancestub.Hash(etcdrpc.HashRequest(), self.timeout, credentials=self.call_credentials,
+        return self.maintenancestub.Hash(HashRequest(), self.timeout, credentials=self.call_credentials,
                                          metadata=self.metadata).hash
 
     def _alarms(self, action: str, member_id: int, alarm_type: str) -> list[Alarm]:
@@ -112,6 +113,6 @@ class MaintenanceMethods:
     def snapshot(self, file_obj: Any) -> None:
         """Write the backend of the member in use to file_obj, followed by etcd's checksum of it (the stream is
         checked against it: a grpc DATA_LOSS error if it does not match)."""
-        for response in self.maintenancestub.Snapshot(etcdrpc.SnapshotRequest(), self.timeout,
+        for response in self.maintenancestub.Snapshot(SnapshotRequest(), self.timeout,
                                                       credentials=self.call_credentials, metadata=self.metadata):
             file_obj.write(response.blob)

@@ -19,9 +19,9 @@ from typing import Any
 
 import grpc
 
+import etcdstream.compat.etcd3.etcdrpc as etcdrpc  # looked up at each use: tests patch its stubs
 from ..._core import DEFAULT_TIMEOUT
 from ..._sync import Client
-from . import etcdrpc
 from ._channel import TransportChannel
 from ._kv_methods import KVMetadata, KVMethods
 from ._lease_methods import LeaseMethods

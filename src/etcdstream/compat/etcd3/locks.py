@@ -16,7 +16,7 @@ import uuid
 from types import TracebackType
 from typing import Any
 
-from . import etcdrpc
+from .etcdrpc import WatchCreateRequest
 from .events import DeleteEvent
 from .exceptions import WatchTimedOut
 from .leases import Lease
@@ -78,7 +78,7 @@ class Lock:
             return
         try:
             events, cancel = self.etcd_client.watch(self.key, start_revision=self._taken_at + 1,
-                                                    filters=[etcdrpc.WatchCreateRequest.NOPUT])
+                                                    filters=[WatchCreateRequest.NOPUT])
         except WatchTimedOut:
             return
         timer = None

@@ -22,8 +22,8 @@ from typing import Any
 
 import grpc
 
+import etcdstream.compat.etcd3.etcdrpc as etcdrpc  # looked up at each use: tests patch its stubs
 from ..._errors import EtcdError, Timeout
-from . import etcdrpc
 from .events import Event, new_event
 from .exceptions import Etcd3Exception, EtcdRpcError, RevisionCompactedError, WatchTimedOut, translate
 from .utils import to_bytes
