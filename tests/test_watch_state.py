@@ -333,11 +333,11 @@ def test_behind_a_proxy_a_made_up_created_header_keeps_the_start_and_teaches_no_
     assert [key for _, key in sent_creates(state)] == [b"/a/"]
     # The proxy joins a to a watch it has: its own header (no cluster, no member), revision = the start.
     assert state.on_response(response(watch_id=0, created=True, revision=7, member=0, cluster=0, term=0)) == [a]
-    assert (a.revision, a.cluster_id, a.member_id) == (6, 0, 0)  # a made-up header teaches nothing
+    assert (a.revision, a.history.cluster_id, a.history.member_id) == (6, 0, 0)  # a made-up header teaches nothing
     [(_, key)] = sent_creates(state)
     assert key == b"/b/"
     assert state.on_response(response(watch_id=1, created=True, revision=9)) == [b]
-    assert (b.cluster_id, b.member_id, b.member_revision) == (CLUSTER, MEMBER, 9)
+    assert (b.history.cluster_id, b.history.member_id, b.history.member_revision) == (CLUSTER, MEMBER, 9)
 
 
 def test_each_new_stream_sends_one_create_at_a_time_until_its_server_echoes_an_id():
@@ -622,7 +622,7 @@ def test_another_member_behind_the_one_seen_is_no_history_change_but_then_it_may
     state.restart()
     [(watch_id, _)] = sent_creates(state)
     assert state.on_response(response(watch_id=watch_id, created=True, revision=13, term=2, member=0xAC)) == [w]
-    assert w.error is None and (w.member_id, w.member_revision, w.member_term) == (0xAC, 13, 2)
+    assert w.error is None and (w.history.member_id, w.history.member_revision, w.history.member_term) == (0xAC, 13, 2)
     state.on_response(response(watch_id=watch_id, revision=12, term=2, member=0xAC))
     assert type(w.error) is RevisionWentBackwards and "(13 -> 12) on member ac" in str(w.error)
 
@@ -652,7 +652,7 @@ def test_a_made_up_proxy_header_does_not_reset_the_snapshots_history_check():
     state.add(w)
     assert len(sent_creates(state)) == 1
     assert state.on_response(response(watch_id=0, created=True, revision=21, member=0, cluster=0, term=0)) == [w]
-    assert (w.cluster_id, w.member_id, w.member_revision) == (CLUSTER, MEMBER, 20)
+    assert (w.history.cluster_id, w.history.member_id, w.history.member_revision) == (CLUSTER, MEMBER, 20)
     state.on_response(response(watch_id=0, revision=18, events=[(b"/s/k", 18)]))  # the member, restored
     assert type(w.error) is RevisionWentBackwards and "(20 -> 18)" in str(w.error) and not w.responses
 

@@ -27,10 +27,11 @@ from collections import deque
 
 from . import _proto, codec
 from ._log import WATCH
-from ._errors import EtcdError, ReplayTooLong, RevisionWentBackwards
+from ._errors import EtcdError, ReplayTooLong
 from ._results import Snapshot
 from ._stats import Counters
 from ._watch_cancel import cancel_error, is_token_problem
+from ._watch_history import HistorySeen
 from ._watch_outage import Outage
 from ._watch_progress import ProgressRequests
 from ._watch_spec import WatchSpec
@@ -74,11 +75,7 @@ class WatcherState:
         self.paused = False
         self.error: EtcdError | None = None
         self.closed = False
-        # The history seen so far; a watch continuing a snapshot starts from the snapshot's.
-        self.cluster_id = after.cluster_id if after else 0
-        self.member_id = after.member_id if after else 0
-        self.member_revision = after.revision if after else 0
-        self.member_term = 0
+        self.history = HistorySeen(after)
         self.reauthenticated = False
         self.created = False
         # Creates sent for it: only the very first may replay past max_replay (see _created).
@@ -434,34 +431,8 @@ class WatchStreamState:
             watcher.watch_id = None
 
     def _same_history(self, watcher: WatcherState, resp: WatchResponse) -> bool:
-        """Catch a cluster whose history is not the one this watcher has seen."""
-        if not resp.member_id and not resp.cluster_id:
-            # A header that names no member: etcd's gRPC proxy makes up the created response of a
-            # watch it joins to one it already has (its revision is the watch's start, not etcd's).
-            return True
-        if watcher.cluster_id and resp.cluster_id and resp.cluster_id != watcher.cluster_id:
-            self._end(watcher, RevisionWentBackwards(
-                f"the cluster behind the endpoints changed (cluster id {watcher.cluster_id:x} -> "
-                f"{resp.cluster_id:x}): restored from a backup, or another cluster; read the prefix again"
-            ))
-            return False
-        same_member = resp.member_id == watcher.member_id
-        if same_member and 0 < resp.revision < watcher.member_revision:
-            self._end(watcher, RevisionWentBackwards(
-                f"etcd's revision went backwards ({watcher.member_revision} -> {resp.revision}) on member "
-                f"{resp.member_id:x}: restored from a backup? read the prefix again"
-            ))
-            return False
-        # A member's raft term never decreases, but a restore starts it over: this catches a
-        # restored member even once its revision has passed the one seen here.
-        if same_member and 0 < resp.raft_term < watcher.member_term:
-            self._end(watcher, RevisionWentBackwards(
-                f"etcd's raft term went backwards ({watcher.member_term} -> {resp.raft_term}) on member "
-                f"{resp.member_id:x}: restored from a backup? read the prefix again"
-            ))
-            return False
-        watcher.cluster_id = resp.cluster_id or watcher.cluster_id
-        watcher.member_revision = max(resp.revision, watcher.member_revision) if same_member else resp.revision
-        watcher.member_term = max(resp.raft_term, watcher.member_term) if same_member else resp.raft_term
-        watcher.member_id = resp.member_id
-        return True
+        """Catch a cluster whose history is not the one this watcher has seen: the watcher ends."""
+        error = watcher.history.take(resp)
+        if error is not None:
+            self._end(watcher, error)
+        return error is None
