@@ -31,7 +31,7 @@ from ._errors import EtcdError, ReplayTooLong
 from ._results import Snapshot
 from ._stats import Counters
 from ._watch_cancel import cancel_error, is_token_problem
-from ._watch_history import HistorySeen
+from ._watch_history import HistorySeen, made_up_by_proxy
 from ._watch_outage import Outage
 from ._watch_progress import ProgressRequests
 from ._watch_spec import WatchSpec
@@ -355,8 +355,7 @@ class WatchStreamState:
             return self._end(watcher, cancel_error(resp, watcher.spec.key, watcher.next_revision))
         watcher.watch_id = resp.watch_id
         watcher.reauthenticated = False
-        # A header naming no member is made up by etcd's gRPC proxy: its revision is not etcd's.
-        watcher.created_revision = resp.revision if resp.member_id or resp.cluster_id else sys.maxsize
+        watcher.created_revision = sys.maxsize if made_up_by_proxy(resp) else resp.revision
         watcher.progress_epoch = self._progress.sent
         if not watcher.active:  # closed while its create was in flight
             self._cancel(watcher)

@@ -13,6 +13,12 @@ from ._results import Snapshot
 from .codec import WatchResponse
 
 
+def made_up_by_proxy(resp: WatchResponse) -> bool:
+    """A header that names no member: etcd's gRPC proxy makes up the created response of a watch it joins to
+    one it already has (its revision is the watch's start, not etcd's)."""
+    return not resp.member_id and not resp.cluster_id
+
+
 class HistorySeen:
     """The cluster, member, revision and raft term a watcher's responses came from."""
 
@@ -24,9 +30,7 @@ class HistorySeen:
 
     def take(self, resp: WatchResponse) -> RevisionWentBackwards | None:
         """Take resp's header as seen, or return why it belongs to another history (then nothing is taken)."""
-        if not resp.member_id and not resp.cluster_id:
-            # A header that names no member: etcd's gRPC proxy makes up the created response of a
-            # watch it joins to one it already has (its revision is the watch's start, not etcd's).
+        if made_up_by_proxy(resp):
             return None
         if self.cluster_id and resp.cluster_id and resp.cluster_id != self.cluster_id:
             return RevisionWentBackwards(
