@@ -268,7 +268,7 @@ class _OneReadClient:
 
 def test_the_watch_continues_the_snapshot_from_its_revision_plus_one_with_progress():
     client = _OneReadClient()
-    etcdstream.Mirror(client, "/p/", coalesce=False)._background.stop()  # the thread ends: the client closed
+    etcdstream.Mirror(client, "/p/", coalesce=False, own_stream=False)._background.stop()  # the client closed
     # A read that took no time: the gap worth replaying is one sync loop of etcd's.
     assert client.watches == [(b"/p/", {"coalesce": False, "after": snapshot(41), "max_replay": MIN_MAX_REPLAY})]
     etcd = etcdstream.Client("127.0.0.1:1")  # no I/O: the watch stream is replaced

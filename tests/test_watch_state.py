@@ -944,7 +944,8 @@ def test_every_event_reaches_its_watcher_once_and_in_order_across_restarts_and_p
         elif action[0] == "consume":
             consume(watchers[action[1]])
         elif action[0] == "ask":
-            assert state.request_progress() is synchronised
+            # A server that renumbers watches is etcd's gRPC proxy, which drops progress requests: none is sent.
+            assert state.request_progress() is (synchronised and not state.behind_proxy)
             pump()
         elif action[0] == "progress":
             server.progress()

@@ -79,6 +79,10 @@ class AsyncClient(AsyncClusterAdmin):
             key_file=key_file, timeout=timeout, keepalive_time=keepalive_time, keepalive_timeout=keepalive_timeout,
         ))
         self._watches = AsyncWatchStream(self._transport)
+        # The client's watch streams: its own and its with_watch_stream() views' (closed with it); whether
+        # this is such a view.
+        self._streams = {self._watches}
+        self._own_stream = False
         self._space = ROOT
 
     def namespace(self, prefix: Key) -> AsyncClient:
@@ -89,6 +93,18 @@ class AsyncClient(AsyncClusterAdmin):
         cluster, maintenance and auth calls are the client's, unprefixed."""
         view = copy.copy(self)
         view._space = self._space.child(to_bytes("prefix", prefix, allow_empty=False))
+        return view
+
+    def with_watch_stream(self) -> AsyncClient:
+        """A view of this client whose watches ride a Watch stream of their own, on the same connection (Go's
+        client: a context with distinct metadata). etcd answers a progress request (request_progress()) once
+        every watcher of the stream is synced: on a stream of its own, a watcher that is far behind elsewhere
+        does not hold the answer back, and no other watcher gets answers it did not ask for. Everything else is
+        the client's; close() on the view ends only its stream (closing the client ends it too)."""
+        view = copy.copy(self)
+        view._watches = AsyncWatchStream(self._transport)
+        view._own_stream = True
+        self._streams.add(view._watches)
         return view
 
     @property
@@ -325,7 +341,8 @@ class AsyncClient(AsyncClusterAdmin):
         streams and reconnects, watchers, events and bytes received, events delivered, Mirror resyncs, the
         endpoint in use and the last error (see ClientStats). A snapshot; no I/O. A namespace() view shares
         its client's."""
-        return self._transport.counters.snapshot(str(self._transport.endpoint), self._watches.watchers)
+        return self._transport.counters.snapshot(str(self._transport.endpoint),
+                                                 sum(stream.watchers for stream in list(self._streams)))
 
     def request_progress(self) -> bool:
         """Ask etcd for a progress notification now: quiet watchers' batch.revision catches up to etcd's.
@@ -340,8 +357,14 @@ class AsyncClient(AsyncClusterAdmin):
     # --- lifetime ---
 
     async def close(self) -> None:
-        """Stop watches and lease keepalives and close the channel. Idempotent."""
-        await self._watches.close()
+        """Stop watches and lease keepalives and close the channel. Idempotent. On a with_watch_stream() view:
+        stop the view's watches only."""
+        if self._own_stream:
+            self._streams.discard(self._watches)
+            await self._watches.close()
+            return
+        for stream in list(self._streams):
+            await stream.close()
         await self._transport.close()
 
     async def __aenter__(self) -> AsyncClient:

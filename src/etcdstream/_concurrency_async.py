@@ -36,6 +36,10 @@ class AsyncCondition:
         return nullcontext()
 
 
+class AsyncLock(asyncio.Lock):
+    """asyncio.Lock (the twin of threading.Lock)."""
+
+
 class AsyncFlag:
     """asyncio.Event with threading.Event's wait(timeout) -> bool."""
 

@@ -15,6 +15,10 @@ class Condition(threading.Condition):
         return self
 
 
+#: The twin of AsyncLock.
+Lock = threading.Lock
+
+
 class Flag(threading.Event):
     """threading.Event (the blocking twin of AsyncFlag)."""
 

@@ -18,6 +18,7 @@ from operator import attrgetter
 from ._errors import CompactedError, ConnectionFailed, EtcdError, NoLeader, RevisionWentBackwards, Timeout
 from ._keys import Key, to_bytes
 from ._log import MIRROR
+from ._mirror_consistent import ConsistentReads
 from ._results import Snapshot
 from ._stats import Counters, MirrorStats
 from ._types import EventType
@@ -136,6 +137,7 @@ class MirrorBase(Mapping[bytes, KeyValue]):
         self._pending: list[tuple[EventBatch, bool]] = []
         self._error: EtcdError | None = None
         self._closed = False
+        self._reads = ConsistentReads()
 
     def on_change(self, callback: ChangeCallback) -> None:
         """Call callback(batch, resync) for every change from now on (in the mirror's thread or task)."""
@@ -167,7 +169,14 @@ class MirrorBase(Mapping[bytes, KeyValue]):
         last = counters.heard_at
         return MirrorStats(state.revision, etcd_revision, etcd_revision - state.revision,
                            None if last is None else time.monotonic() - last, len(state.data), state.resyncs,
-                           state.synced)
+                           state.synced, self._reads.stats())
+
+    def own_key(self, key: Key) -> bytes:
+        """key as bytes, checked to be under the prefix (a consistent read of another key would be wrong)."""
+        key = to_bytes("key", key)
+        if not key.startswith(self._prefix):
+            raise ValueError(f"{key!r} is not under the mirror's prefix {self._prefix!r}")
+        return key
 
     def lag(self) -> int:
         """Revisions etcd is known to be ahead of the copy (stats().lag)."""

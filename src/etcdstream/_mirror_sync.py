@@ -15,9 +15,10 @@ from collections.abc import Iterator, Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, TypeVar
 
-from ._concurrency_sync import Background, Condition
-from ._errors import ClientClosed, EtcdError, ReplayTooLong
+from ._concurrency_sync import Background, Condition, Lock
+from ._errors import ClientClosed, EtcdError, ReplayTooLong, Timeout
 from ._keys import Key
+from ._log import MIRROR
 from ._mirror import (
     PASSING_ERRORS,
     RESYNC_ERRORS,
@@ -28,9 +29,17 @@ from ._mirror import (
     max_replay,
     resync_reason,
 )
+from ._mirror_consistent import (
+    DEFAULT_CONSISTENT_WAIT,
+    FALLBACK_TIMEOUT,
+    FALLBACK_UNSUPPORTED,
+    FROM_COPY,
+    PROGRESS_INTERVAL,
+    check_wait,
+)
 from ._results import Snapshot
 from ._watch import next_pause
-from .codec import EventBatch
+from .codec import EventBatch, KeyValue
 
 if TYPE_CHECKING:
     from ._sync import Client
@@ -59,17 +68,32 @@ class Mirror(MirrorBase):
     start: a Snapshot this mirror continues (one a previous process saved from mirror.snapshot()):
     the copy starts as it, is synced at once, and catches up from its revision, reporting only the
     changes since (or a resync, when etcd's history is not the snapshot's).
+
+    Consistent reads (`consistent_get(key)`, `consistent_snapshot()`) see every write that completed
+    before they began, as a read from etcd would, but answer from the copy once it has caught up with
+    etcd's current revision (one count-only read of etcd); `wait_for(revision)` is read-your-writes after
+    any write. While they wait, progress requests move the copy over a quiet prefix, where etcd's answers
+    can be waited on (etcd >= 3.4.31, >= 3.5.13, not through the gRPC proxy); elsewhere, or after
+    consistent_wait seconds, a consistent read asks etcd itself (stats().consistent_reads counts which).
+    own_stream=True (the default) watches on a stream of the mirror's own, so that a watcher of the client
+    that is far behind cannot hold its progress answers back, nor see them.
     """
 
     def __init__(self, client: Client, prefix: Key, *, coalesce: bool = True,
                  on_change: ChangeCallback | None = None, serializable: bool = False, catch_up: str = "auto",
-                 start: Snapshot | None = None) -> None:
+                 start: Snapshot | None = None, own_stream: bool = True,
+                 consistent_wait: float = DEFAULT_CONSISTENT_WAIT) -> None:
         super().__init__(prefix, coalesce, on_change, client._transport.counters)
         if start is not None and not isinstance(start, Snapshot):
             raise TypeError(f"start must be a Snapshot (mirror.snapshot(), readdir()), got {type(start).__name__}")
         self._client = client
         self._serializable = bool(serializable)
         self._catch_up = check_catch_up(catch_up)
+        self._consistent_wait = check_wait(consistent_wait)
+        # What the watches ride: a view of the client with a stream of the mirror's own, or the client.
+        self._watch_client = client.with_watch_stream() if own_stream else client
+        # One fetch of etcd's revision at a time: reads arriving meanwhile share the next (_mirror_consistent).
+        self._fetching = Lock()
         self._start = start
         # Seconds the last full read took (None: none yet).
         self._read_seconds: float | None = None
@@ -88,8 +112,34 @@ class Mirror(MirrorBase):
         return self._wait(lambda: self._state.synced, timeout)
 
     def wait_revision(self, revision: int, timeout: float | None = None) -> bool:
-        """Wait until the copy is at revision or later; False on timeout. Raises the error that stopped the mirror."""
-        return self._wait(lambda: self._state.revision >= revision, timeout)
+        """Wait until the copy is at revision or later; False on timeout (see wait_for)."""
+        return self._reach(_revision(revision), timeout, time.monotonic(), give_up=False)
+
+    def wait_for(self, revision: int, timeout: float | None = None) -> None:
+        """Return once the copy is at revision or later: read-your-writes after any write,
+        `mirror.wait_for(client.put(key, value).revision)`. While it waits, progress requests move the copy
+        over a quiet prefix where etcd's answers can be waited on (else only the prefix's events move it).
+        Raises Timeout after timeout seconds, ClientClosed once closed, or the error that stopped the mirror."""
+        if not self._reach(_revision(revision), timeout, time.monotonic(), give_up=False):
+            raise Timeout(f"the mirror of {self._prefix!r} did not reach revision {revision} within {timeout:g} s "
+                          f"(it is at {self._state.revision})")
+
+    def consistent_get(self, key: Key, default: KeyValue | None = None) -> KeyValue | None:
+        """key's KeyValue as a linearizable get would see it (default if the key does not exist): from the copy
+        once it is at etcd's current revision, else from etcd (see the class's docstring). key must be under
+        the prefix."""
+        key = self.own_key(key)
+        if self._caught_up():
+            return self._state.data.get(key, default)
+        kv = self._client.get(key)
+        return default if kv is None else kv
+
+    def consistent_snapshot(self) -> Snapshot:
+        """The prefix as a linearizable readdir would see it (every key, sorted, as of one revision): from the
+        copy once it is at etcd's current revision, else from etcd. Its kvs are the consistent iteration."""
+        if self._caught_up():
+            return self.snapshot()
+        return self._client.readdir(self._prefix)
 
     def changes(self, timeout: float | None = None) -> Iterator[tuple[EventBatch, bool]]:
         """(batch, resync) pairs as they are applied; ends after close() or timeout seconds without one."""
@@ -115,6 +165,8 @@ class Mirror(MirrorBase):
         if watcher is not None:
             watcher.close()
         self._background.stop()
+        if self._watch_client is not self._client:
+            self._watch_client.close()
 
     def __enter__(self) -> Mirror:
         return self
@@ -128,6 +180,77 @@ class Mirror(MirrorBase):
             if self._error is not None and not ready():
                 raise self._error
             return bool(done)
+
+    def _caught_up(self) -> bool:
+        """Whether the copy caught up with etcd's current revision within consistent_wait (a consistent read
+        answers from it), or not (it asks etcd), counted."""
+        revision, known_at = self._current_revision()
+        if self._state.revision < revision:
+            problem = self._watch_client._watches.progress_wait_problem()
+            if problem is not None:
+                if not self._reads.stats().by_outcome[FALLBACK_UNSUPPORTED]:
+                    MIRROR.info("consistent reads of the mirror of %r that find its copy behind ask etcd itself: %s",
+                                self._prefix, problem)
+                self._reads.answered(FALLBACK_UNSUPPORTED)
+                return False
+        if self._reach(revision, self._consistent_wait, known_at, give_up=True):
+            self._reads.answered(FROM_COPY, time.monotonic() - known_at)
+            return True
+        MIRROR.info("the mirror of %r did not reach etcd's revision %d within %g s (it is at %d): a consistent "
+                    "read asks etcd itself", self._prefix, revision, self._consistent_wait, self._state.revision)
+        self._reads.answered(FALLBACK_TIMEOUT, time.monotonic() - known_at)
+        return False
+
+    def _current_revision(self) -> tuple[int, float]:
+        """etcd's current revision (a linearizable count-only read of one key) and when it was known, from a
+        fetch that started after the call: reads arriving during one fetch share the next."""
+        ticket = self._reads.arrive()
+        with self._fetching:
+            shared = self._reads.shared(ticket)
+            if shared is not None:
+                return shared
+            number = self._reads.fetch_started()
+            result = self._client.range(self._prefix or b"\0", count_only=True)
+            known_at = time.monotonic()
+            self._reads.fetch_ended(number, result.revision, known_at)
+            return result.revision, known_at
+
+    def _reach(self, revision: int, timeout: float | None, needed_since: float, give_up: bool) -> bool:
+        """Wait until the copy is at revision; False after timeout seconds, or (give_up) as soon as progress
+        answers cannot be waited on. Meanwhile a progress request every PROGRESS_INTERVAL (shared by every
+        waiting reader), the first as soon as none was sent since needed_since (when revision was learnt)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def done() -> bool:
+            return self._state.revision >= revision or self._error is not None or self._closed
+
+        with self._cond:
+            while True:
+                if self._state.revision >= revision:
+                    return True
+                if self._error is not None:
+                    raise self._error
+                if self._closed:
+                    raise ClientClosed("the mirror is closed")
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    return False
+                due = self._reads.request_due(needed_since)
+                if due <= now:
+                    problem = self._watch_client._watches.progress_wait_problem()
+                    if problem is not None and give_up:
+                        return False
+                    if problem is None:
+                        self._request_progress()
+                    self._reads.requested(now)
+                    due = now + PROGRESS_INTERVAL
+                self._cond.wait_for(done, (due if deadline is None else min(due, deadline)) - now)
+
+    def _request_progress(self) -> None:
+        try:
+            self._watch_client.request_progress()
+        except ClientClosed:
+            pass  # the client was closed: the mirror ends, and the wait with it
 
     def _publish(self, batch: EventBatch, resync: bool) -> None:
         """Hand a change to changes() and the callbacks (holding the condition)."""
@@ -191,8 +314,8 @@ class Mirror(MirrorBase):
             if gap:
                 raise ReplayTooLong(_catch_up_reason(gap), from_revision=snapshot.revision + 1,
                                     revision=snapshot.revision + gap)
-            return self._client.watchdir(self._prefix, coalesce=self._coalesce, after=snapshot,
-                                               max_replay=self._max_replay())
+            return self._watch_client.watchdir(self._prefix, coalesce=self._coalesce, after=snapshot,
+                                                     max_replay=self._max_replay())
 
         return self._retrying(attempt)
 
@@ -220,7 +343,10 @@ class Mirror(MirrorBase):
                     for batch in watcher:
                         with self._cond:
                             self._state.apply(batch)
-                            self._publish(batch, False)
+                            if batch:
+                                self._publish(batch, False)
+                            else:
+                                self._cond.notify_all()  # progress: only readers waiting for a revision care
                 except ReplayTooLong as e:
                     why, resync = _catch_up_reason(e.revision - e.from_revision + 1), False
                 except RESYNC_ERRORS as e:
@@ -234,6 +360,12 @@ class Mirror(MirrorBase):
             with self._cond:
                 self._error = error
                 self._cond.notify_all()
+
+
+def _revision(revision: object) -> int:
+    if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
+        raise ValueError(f"revision must be an int >= 0, got {revision!r}")
+    return revision
 
 
 def _catch_up_reason(gap: int) -> str:

@@ -97,6 +97,32 @@ class Counters:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsistentReadStats:
+    """A Mirror's consistent reads so far (mirror.stats().consistent_reads).
+
+    by_outcome: how many were answered from the copy ("copy"), and how many by etcd instead, because the
+    copy did not catch up within the Mirror's consistent_wait ("timeout") or because this server's progress
+    answers cannot be waited on ("unsupported": an old etcd, the gRPC proxy); wait_counts: how long reads
+    waited for the copy (from learning etcd's revision), counted in the buckets whose upper bounds are
+    wait_buckets (seconds; one more count for longer waits), wait_sum: the total of those waits."""
+
+    by_outcome: dict[str, int] = field(default_factory=dict)
+    wait_buckets: tuple[float, ...] = ()
+    wait_counts: tuple[int, ...] = ()
+    wait_sum: float = 0.0
+
+    @property
+    def from_copy(self) -> int:
+        """Reads answered from the copy."""
+        return self.by_outcome.get("copy", 0)
+
+    @property
+    def fallbacks(self) -> int:
+        """Reads answered by etcd instead of the copy."""
+        return sum(self.by_outcome.values()) - self.from_copy
+
+
+@dataclass(frozen=True, slots=True)
 class MirrorStats:
     """A snapshot of a Mirror (mirror.stats()).
 
@@ -104,7 +130,8 @@ class MirrorStats:
     client's watch stream carried (progress notifications keep it fresh on a quiet prefix:
     client.request_progress() asks for one); lag: etcd_revision - revision (0 once caught up);
     last_contact: seconds since the watch stream last heard from etcd (None before it did); keys: how many
-    the copy holds; resyncs: re-reads of the prefix; synced: the first full read is done."""
+    the copy holds; resyncs: re-reads of the prefix; synced: the first full read is done; consistent_reads:
+    how its consistent reads were answered."""
 
     revision: int
     etcd_revision: int
@@ -113,3 +140,4 @@ class MirrorStats:
     keys: int
     resyncs: int
     synced: bool
+    consistent_reads: ConsistentReadStats = field(default_factory=ConsistentReadStats)

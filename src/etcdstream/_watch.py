@@ -33,7 +33,7 @@ from ._stats import Counters
 from ._watch_cancel import cancel_error, is_token_problem
 from ._watch_history import HistorySeen, made_up_by_proxy
 from ._watch_outage import Outage
-from ._watch_progress import ProgressRequests
+from ._watch_progress import ProgressRequests, progress_wait_problem
 from ._watch_spec import WatchSpec
 from .codec import EventBatch, WatchResponse
 
@@ -134,9 +134,12 @@ class WatchStreamState:
         self._in_flight: dict[int, WatcherState] = {}
         # A created response echoed our id: etcd itself answers, in order and by id.
         self._ids_echoed = False
+        # A created response carried an id of its own: etcd's gRPC proxy answers (None: not known yet).
+        self.behind_proxy: bool | None = None
         self._outbox: list[bytes] = []
         self._canceled_ids: set[int] = set()
         self._progress = ProgressRequests()
+        self._streamed = False  # restart() was called: a stream was started
 
     # --- what the application does ---
 
@@ -166,6 +169,8 @@ class WatchStreamState:
     def request_progress(self) -> bool:
         """Queue a progress request on the current stream; False (nothing queued) when the server answers
         them ahead of its events (etcd before 3.4.25 and 3.5.8: _watch_progress)."""
+        if self.behind_proxy:
+            return False  # it drops them (etcd #19710)
         if self._progress.send():
             self._outbox.append(codec.encode_watch_progress())
             return True
@@ -175,6 +180,13 @@ class WatchStreamState:
                        "periodic progress notifications (progress_notify)", self._progress.server_version or
                        "of an unknown version")
         return False
+
+    def progress_wait_problem(self) -> str | None:
+        """Why nobody may wait for an answer to a progress request on the current stream, None if one may
+        (or it is not known yet: the stream is new and nothing has told)."""
+        if not self._streamed:
+            return None
+        return progress_wait_problem(self._progress.server_version, bool(self.behind_proxy))
 
     def resume_if_drained(self, watcher: WatcherState) -> None:
         """Re-create a watch paused for a slow consumer once its buffer is empty."""
@@ -198,12 +210,14 @@ class WatchStreamState:
         self._unsent_creates.clear()
         self._in_flight.clear()
         self._ids_echoed = False
+        self.behind_proxy = None
         self._outbox.clear()
         self._canceled_ids.clear()
         self.reauth_needed = False
         self.protocol_error = None
         self.answered = False
         self._progress = ProgressRequests(server_version)
+        self._streamed = True
         self.counters.add("watch_streams")
         self._outage.resuming([w.next_revision for w in self.live if not w.paused and w.next_revision])
         for watcher in self.live:
@@ -329,6 +343,7 @@ class WatchStreamState:
         watcher = self._in_flight.pop(resp.watch_id, None)
         if watcher is not None:
             self._ids_echoed = True
+            self.behind_proxy = False
         elif not self._in_flight:
             self._cancel_unknown(resp.watch_id)
             return []
@@ -339,6 +354,8 @@ class WatchStreamState:
         else:
             # A refusal (id -1), or a proxy's own id: the oldest create in flight, which is the only
             # one unless etcd itself answers (in order).
+            if resp.watch_id != -1:
+                self.behind_proxy = True
             watcher = self._in_flight.pop(next(iter(self._in_flight)))
         woken = self._created(watcher, resp)
         self._send_creates()

@@ -84,6 +84,11 @@ class WatchStreamDriver:
         """How many watchers are live."""
         return len(self._state.live)
 
+    def progress_wait_problem(self) -> str | None:
+        """Why nobody may wait for a progress answer on this stream (_watch_progress.PROGRESS_RULES), None if
+        one may. Read without the driver's lock: a few attributes, each consistent on its own."""
+        return self._state.progress_wait_problem()
+
     def _flush(self) -> None:
         """Queue what the state has to send (creates, cancels) on the current call, if any."""
         requests = self._state.take_requests()

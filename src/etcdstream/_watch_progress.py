@@ -33,6 +33,31 @@ def synchronises_progress(version: str | None) -> bool:
     return parts >= ((3, 4, 25) if parts[:2] == (3, 4) else (3, 5, 8))
 
 
+#: Which servers' progress answers a reader may wait on, as `etcdstream mirror` and the README tell it:
+#: (servers, what their progress answers are).
+PROGRESS_RULES = (
+    ("etcd < 3.4.25, 3.5.0 - 3.5.7", "answered at once, ahead of events still to come (etcd #15220): never sent"),
+    ("etcd 3.4.25 - 3.4.30, 3.5.8 - 3.5.12", "in order, but none at all while a new watcher has had no event "
+     "(etcd #17507): not waited on"),
+    ("etcd >= 3.4.31, >= 3.5.13, 3.6, 3.7", "in order and answered: waited on"),
+    ("etcd's gRPC proxy (any version)", "dropped (etcd #19710): never sent"),
+)
+
+
+def progress_wait_problem(version: str | None, behind_proxy: bool = False) -> str | None:
+    """Why a reader may not wait for a progress answer from this server (PROGRESS_RULES), None if it may."""
+    if behind_proxy:
+        return "etcd's gRPC proxy drops progress requests (etcd #19710)"
+    if not synchronises_progress(version):
+        return (f"etcd {version or 'of an unknown version'} answers progress requests ahead of its events "
+                "(etcd #15220, fixed in 3.4.25 and 3.5.8)")
+    parts = version_tuple(version)
+    if parts < ((3, 4, 31) if parts[:2] == (3, 4) else (3, 5, 13)):
+        return (f"etcd {version} may leave progress requests unanswered while a new watcher has had no event "
+                "(etcd #17507, fixed in 3.4.31 and 3.5.13)")
+    return None
+
+
 class ProgressRequests:
     """The progress requests of one watch stream: how many were sent and answered, and whether the
     server's answers can be trusted at all."""
