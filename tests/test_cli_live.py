@@ -66,6 +66,8 @@ def test_the_live_view_follows_etcd_and_shows_a_stall(etcd_server, fresh_prefix,
         try:
             first = reports(proc, 2)[-1]
             assert (first["keys"], first["lag"], first["synced"], first["resyncs"]) == (1, 0, True, 0)
+            # Nothing reads the command's Mirror consistently: both counts are there, at 0.
+            assert (first["consistent_from_copy"], first["consistent_fallbacks"]) == (0, 0)
             for i in range(20):
                 revision = writer.put(f"{fresh_prefix}{i}", "v").revision
             while (report := reports(proc, 1)[0])["revision"] < revision:
@@ -92,7 +94,8 @@ def test_plain_lines_when_not_a_terminal_and_no_table(etcd_server, fresh_prefix)
     proc = start(etcd_server.endpoint, fresh_prefix)
     try:
         line = proc.stdout.readline()
-        assert line.startswith("keys 0  revision ") and "lag 0" in line and line.endswith("resyncs 0\n")
+        assert line.startswith("keys 0  revision ") and "lag 0" in line
+        assert line.endswith("resyncs 0  consistent 0 copy / 0 etcd\n")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:

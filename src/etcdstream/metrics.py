@@ -3,30 +3,35 @@
     collector = etcdstream.metrics.register(client)          # prometheus_client's default registry
     collector.add_mirror(routes, "routes")                    # a Mirror's lag and last contact too
 
-Counters are read from client.stats() at each scrape (nothing is counted twice), named the usual way:
-``etcdstream_calls_total{client, method, outcome}``, ``etcdstream_retries_total{client}``,
+Counters are read from client.stats() and mirror.stats() at each scrape (nothing is counted twice), named the
+usual way: ``etcdstream_calls_total{client, method, outcome}``, ``etcdstream_retries_total{client}``,
 ``etcdstream_failovers_total``, ``etcdstream_watch_streams_total``, ``etcdstream_watch_reconnects_total``,
 ``etcdstream_watch_events_received_total``, ``etcdstream_watch_bytes_received_total``,
 ``etcdstream_watch_events_delivered_total``, ``etcdstream_mirror_resyncs_total``,
 ``etcdstream_leases_lost_total``; gauges
 ``etcdstream_watchers{client}``, ``etcdstream_endpoint_info{client, endpoint}`` (1),
-``etcdstream_last_error_timestamp_seconds{client}``, and per Mirror ``etcdstream_mirror_revision``,
-``etcdstream_mirror_lag_revisions``, ``etcdstream_mirror_last_contact_seconds``, ``etcdstream_mirror_keys``
-(label ``mirror``).
+``etcdstream_last_error_timestamp_seconds{client}``. Per Mirror (label ``mirror``): gauges
+``etcdstream_mirror_revision``, ``etcdstream_mirror_lag_revisions``, ``etcdstream_mirror_last_contact_seconds``,
+``etcdstream_mirror_keys``; the counter ``etcdstream_mirror_consistent_reads_total{mirror, outcome}`` (outcome
+``copy``: answered from the copy; ``timeout``, ``unsupported``: answered by etcd instead); the histogram
+``etcdstream_mirror_consistent_read_wait_seconds{mirror}``: how long consistent reads waited for the copy.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from itertools import accumulate
 from typing import Any, Protocol
 
-from ._stats import ClientStats, MirrorStats
+from ._mirror_consistent import OUTCOMES
+from ._stats import ClientStats, ConsistentReadStats, MirrorStats
 
 try:
     from prometheus_client import REGISTRY
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
     from prometheus_client.registry import Collector as _PrometheusCollector
+    from prometheus_client.utils import floatToGoString
 except ImportError as e:  # the extra is optional: say how to get it
     raise ImportError("etcdstream.metrics needs prometheus_client: pip install 'etcdstream[prometheus]'") from e
 
@@ -124,6 +129,28 @@ def _mirror_metrics(mirrors: dict[str, MirrorStats]) -> Iterator[Metric]:
             if value is not None:
                 family.add_metric([name], value)
         yield family
+    reads = CounterMetricFamily("etcdstream_mirror_consistent_reads",
+                                "Consistent reads of a Mirror by outcome: copy (answered from the copy), timeout or "
+                                "unsupported (answered by etcd instead).", labels=["mirror", "outcome"])
+    waits = HistogramMetricFamily("etcdstream_mirror_consistent_read_wait_seconds",
+                                  "How long consistent reads waited for the Mirror's copy to reach etcd's revision "
+                                  "(reads that could not wait, outcome unsupported, are not counted).",
+                                  labels=["mirror"])
+    for name, stats in mirrors.items():
+        consistent = stats.consistent_reads
+        # Every outcome, 0 until it happens: a series that appears late breaks rate() over its first scrape.
+        for outcome, count in {**dict.fromkeys(OUTCOMES, 0), **consistent.by_outcome}.items():
+            reads.add_metric([name, outcome], count)
+        waits.add_metric([name], _cumulative_buckets(consistent), consistent.wait_sum)
+    yield from (reads, waits)
+
+
+def _cumulative_buckets(reads: ConsistentReadStats) -> list[tuple[str, float]]:
+    """Prometheus' buckets (le, reads that waited at most that long) from ConsistentReadStats' per-bucket counts,
+    whose last count (longer waits) is only in +Inf."""
+    cumulative = list(accumulate(reads.wait_counts)) or [0]
+    return [*((floatToGoString(bound), count) for bound, count in zip(reads.wait_buckets, cumulative)),
+            ("+Inf", cumulative[-1])]
 
 
 def register(client: _HasStats | None = None, registry: Any = None, *, name: str = "default") -> Collector:

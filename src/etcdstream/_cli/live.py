@@ -16,8 +16,9 @@ from .watch import CloseOnSignal
 
 def cmd_mirror(client: Client, args: argparse.Namespace, out: Output) -> int:
     """mirror PREFIX [--interval S]: keep a Mirror of PREFIX; every interval print its keys, revision, lag,
-    events/s, last contact, reconnects and resyncs (a line rewritten in place on a terminal, one line per
-    interval otherwise, one JSON object per interval with -w json) until interrupted."""
+    events/s, last contact, reconnects, resyncs and its consistent reads answered from the copy and by etcd
+    (a line rewritten in place on a terminal, one line per interval otherwise, one JSON object per interval
+    with -w json) until interrupted."""
     in_place = out.format == "simple" and out.stream.isatty()
     with CloseOnSignal(client) as interrupt:
         try:
@@ -32,15 +33,18 @@ def cmd_mirror(client: Client, args: argparse.Namespace, out: Output) -> int:
                     rate = (client_stats.events_delivered - delivered) / (now - since)
                     delivered, since = client_stats.events_delivered, now
                     contact = None if stats.last_contact is None else round(stats.last_contact, 1)
+                    consistent = stats.consistent_reads
                     if out.format == "json":
                         out.json({"keys": stats.keys, "revision": stats.revision, "etcd_revision": stats.etcd_revision,
                                   "lag": stats.lag, "events_per_second": round(rate, 1), "last_contact": contact,
                                   "reconnects": client_stats.reconnects, "resyncs": stats.resyncs,
-                                  "synced": stats.synced})
+                                  "synced": stats.synced, "consistent_from_copy": consistent.from_copy,
+                                  "consistent_fallbacks": consistent.fallbacks})
                     else:
                         line = (f"keys {stats.keys}  revision {stats.revision}  lag {stats.lag}  "
                                 f"events/s {rate:.1f}  last contact {'-' if contact is None else f'{contact} s'}  "
-                                f"reconnects {client_stats.reconnects}  resyncs {stats.resyncs}")
+                                f"reconnects {client_stats.reconnects}  resyncs {stats.resyncs}  "
+                                f"consistent {consistent.from_copy} copy / {consistent.fallbacks} etcd")
                         out.stream.write(f"\r\x1b[K{line}" if in_place else f"{line}\n")
                     out.stream.flush()
         except ClientClosed:

@@ -178,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--prev-kv", action="store_true", help="include each key's previous value")
 
     sub = command("mirror", cmd_mirror, "keep a copy of a prefix and show how it stands against etcd, until "
-                                        "interrupted: keys, revision, lag, events/s, last contact, reconnects, resyncs")
+                                        "interrupted: keys, revision, lag, events/s, last contact, reconnects, "
+                                        "resyncs, consistent reads answered from the copy / by etcd")
     sub.add_argument("prefix", metavar="PREFIX")
     sub.add_argument("--interval", type=positive_float, default=1.0, metavar="SECONDS",
                      help="between two reports (default 1)")
