@@ -23,7 +23,7 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 SUITES = ["test_codec.py", "test_readdir.py", "test_watch.py", "test_catch_up.py", "test_mirrors.py",
-          "test_connections.py", "test_proxy.py", "test_fleet.py"]
+          "test_consistent_reads.py", "test_connections.py", "test_proxy.py", "test_fleet.py"]
 FLEET_SUITE = "test_fleet.py"
 
 # Per group (by its start): the variant the others are compared with, and what is compared.
@@ -36,6 +36,8 @@ BASELINES = [
     ("watch catch-up", "catchup_etcdstream", "time"),
     ("mirror catch-up", "catch_up_replay", "time"),
     ("mirrors on one client", "[1 Mirror]", "cpu"),
+    ("consistent read of one key", "test_one_key_get[", "time"),
+    ("consistent snapshot of", "test_prefix_readdir[", "time"),
     ("fleet:", "[direct]", "time"),
     ("fleet restart storm", "[linearizable]", "time"),
 ]
@@ -61,6 +63,10 @@ LABELS = {
     "test_catch_up_replay": "Mirror(start=saved copy, catch_up='replay')",
     "test_catch_up_auto": "Mirror(start=saved copy), catch_up='auto' (default)",
     "test_live_etcdstream": "etcdstream watchdir",
+    "test_one_key_get": "client.get (linearizable)",
+    "test_one_key_consistent_get": "Mirror.consistent_get",
+    "test_prefix_readdir": "client.readdir",
+    "test_prefix_consistent_snapshot": "Mirror.consistent_snapshot",
     "test_connections_etcdstream": "etcdstream watchdir",
     "test_connections_etcd_sdk_python": "etcd-sdk-python add_watch_prefix_callback",
     "test_open_watches_at_once": "etcdstream watchdir, direct vs grpc-proxy, alternating",
