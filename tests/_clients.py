@@ -409,6 +409,18 @@ class MirrorOf:
         result = self.mirror.wait_revision(revision, timeout)
         return (await result) if asyncio.iscoroutine(result) else result
 
+    async def wait_for(self, revision, timeout=10):
+        result = self.mirror.wait_for(revision, timeout)
+        return (await result) if asyncio.iscoroutine(result) else result
+
+    async def consistent_get(self, key, default=None):
+        result = self.mirror.consistent_get(key, default)
+        return (await result) if asyncio.iscoroutine(result) else result
+
+    async def consistent_snapshot(self):
+        result = self.mirror.consistent_snapshot()
+        return (await result) if asyncio.iscoroutine(result) else result
+
     async def close(self):
         result = self.mirror.close()
         if asyncio.iscoroutine(result):

@@ -26,8 +26,10 @@ def blocking_spelling(text: str) -> str:
 
 #: (blocking class, asyncio class, the public methods that do no I/O: plain functions in both)
 @pytest.mark.parametrize("sync_class, async_class, plain", [
-    # request_progress only queues a message; lock, election and namespace only make an object; stats reads counters
-    (etcdstream.Client, etcdstream.AsyncClient, {"request_progress", "lock", "election", "namespace", "stats"}),
+    # request_progress only queues a message; lock, election, namespace and with_watch_stream only make an object;
+    # stats reads counters
+    (etcdstream.Client, etcdstream.AsyncClient, {"request_progress", "lock", "election", "namespace",
+                                                 "with_watch_stream", "stats"}),
     (etcdstream._admin_sync.ClusterAdmin, etcdstream._admin_async.AsyncClusterAdmin, set()),
     (etcdstream.Watcher, etcdstream.AsyncWatcher, set()),
     (etcdstream.Mirror, etcdstream.AsyncMirror, set()),

@@ -63,7 +63,7 @@ from ._results import (
     TxnResult,
     Version,
 )
-from ._stats import ClientStats, MirrorStats
+from ._stats import ClientStats, ConsistentReadStats, MirrorStats
 from ._sync import Client
 from ._txn import Compare, Delete, Get, Put, Txn
 from ._types import EventType, PermissionType, SortOrder, SortTarget, WatchFilter
@@ -109,6 +109,7 @@ __all__ = [
     "Member",
     "MemberAdded",
     "MirrorStats",
+    "ConsistentReadStats",
     "Lock",
     "Mirror",
     "NoLeader",

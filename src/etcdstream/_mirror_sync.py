@@ -196,6 +196,9 @@ class Mirror(MirrorBase):
         if self._reach(revision, self._consistent_wait, known_at, give_up=True):
             self._reads.answered(FROM_COPY, time.monotonic() - known_at)
             return True
+        if self._watch_client._watches.progress_wait_problem() is not None:  # learnt while waiting (the proxy)
+            self._reads.answered(FALLBACK_UNSUPPORTED)
+            return False
         MIRROR.info("the mirror of %r did not reach etcd's revision %d within %g s (it is at %d): a consistent "
                     "read asks etcd itself", self._prefix, revision, self._consistent_wait, self._state.revision)
         self._reads.answered(FALLBACK_TIMEOUT, time.monotonic() - known_at)

@@ -29,10 +29,12 @@ watch over (`ReadsSeen`, the client given to the Mirror, tells which changes are
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import collections
 from collections.abc import Iterable, Mapping
 import inspect
+import threading
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -575,6 +577,16 @@ class MirrorChecker:
                                    self.counts)
 
 
+def _by_mirror() -> int:
+    """1 in a Mirror's own thread or task (a read it publishes), 0 elsewhere (a consistent read's fallback)."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        task = None
+    name = task.get_name() if task is not None else threading.current_thread().name
+    return int(name == "etcdstream-mirror")
+
+
 class ReadsSeen:
     """The client a Mirror is given, counting its full reads (readdir): the change the Mirror publishes next
     is that read's (it reads, then publishes, in its own thread or task), whether or not it says resync."""
@@ -586,12 +598,12 @@ class ReadsSeen:
     def readdir(self, *args: Any, **kwargs: Any) -> Any:
         result = self._client.readdir(*args, **kwargs)
         if not inspect.isawaitable(result):
-            self.unpublished += 1
+            self.unpublished += _by_mirror()
             return result
 
         async def read() -> Any:
             snapshot = await result
-            self.unpublished += 1
+            self.unpublished += _by_mirror()
             return snapshot
 
         return read()
