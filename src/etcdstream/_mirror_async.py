@@ -34,6 +34,7 @@ from ._mirror_consistent import (
     FALLBACK_TIMEOUT,
     FALLBACK_UNSUPPORTED,
     FROM_COPY,
+    NO_STREAM_RETRY,
     PROGRESS_INTERVAL,
     check_wait,
 )
@@ -243,17 +244,19 @@ class AsyncMirror(MirrorBase):
                     problem = self._watch_client._watches.progress_wait_problem()
                     if problem is not None and give_up:
                         return False
-                    if problem is None:
-                        self._request_progress()
-                    self._reads.requested(now)
-                    due = now + PROGRESS_INTERVAL
+                    if problem is None and not self._request_progress():
+                        due = now + NO_STREAM_RETRY  # the stream is starting or reconnecting: soon again
+                    else:
+                        self._reads.requested(now)
+                        due = now + PROGRESS_INTERVAL
                 await self._cond.wait_for(done, (due if deadline is None else min(due, deadline)) - now)
 
-    def _request_progress(self) -> None:
+    def _request_progress(self) -> bool:
+        """Send a progress request; False when there is no stream to send it on now."""
         try:
-            self._watch_client.request_progress()
+            return self._watch_client.request_progress()
         except ClientClosed:
-            pass  # the client was closed: the mirror ends, and the wait with it
+            return True  # the client was closed: the mirror ends, and the wait with it
 
     def _publish(self, batch: EventBatch, resync: bool) -> None:
         """Hand a change to changes() and the callbacks (holding the condition)."""

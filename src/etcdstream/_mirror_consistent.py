@@ -20,6 +20,8 @@ from ._stats import ConsistentReadStats
 
 #: How often reads waiting for the copy ask etcd for progress (Kubernetes: 100 ms).
 PROGRESS_INTERVAL = 0.1
+#: How soon a read tries again when there was no stream to send a progress request on (it is starting).
+NO_STREAM_RETRY = 0.01
 #: How long a consistent read waits for the copy before it reads etcd instead (Kubernetes: 3 s).
 DEFAULT_CONSISTENT_WAIT = 3.0
 #: Upper bounds (seconds) of the wait histogram's buckets; the last bucket is everything above.
