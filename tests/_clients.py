@@ -385,7 +385,8 @@ class MirrorOf:
     `batches`: (batch, resync) as on_change got them; `record`: the same, with which were full reads, for
     the watch guarantee checkers."""
 
-    def __init__(self, etcd, prefix, **options):
+    def __init__(self, etcd, prefix, *, wrap=None, **options):
+        """wrap: makes the client the Mirror is given from the one it would be (a test's stand-in around it)."""
         self.batches = []
         client = ReadsSeen(etcd.client if etcd.kind == "sync" else etcd)
         start = options.get("start")
@@ -396,10 +397,11 @@ class MirrorOf:
             self.batches.append((batch, resync))
             self.record.feed.append((batch, resync, client.published()))
 
+        given = client if wrap is None else wrap(client)
         if etcd.kind == "sync":
-            self.mirror = etcdstream.Mirror(client, prefix, on_change=record, **options)
+            self.mirror = etcdstream.Mirror(given, prefix, on_change=record, **options)
         else:
-            self.mirror = etcdstream.AsyncMirror(client, prefix, on_change=record, **options)
+            self.mirror = etcdstream.AsyncMirror(given, prefix, on_change=record, **options)
 
     async def wait_synced(self, timeout=10):
         result = self.mirror.wait_synced(timeout)

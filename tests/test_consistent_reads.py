@@ -112,15 +112,10 @@ class WatchesThrough:
 
 
 def mirror_watching_through(etcd, endpoint, prefix, **options):
-    """A Mirror (of the test's client kind) whose watch goes through endpoint, its reads through etcd."""
-    if etcd.kind == "sync":
-        client = WatchesThrough(etcd.client, etcdstream.Client(endpoint))
-        return etcdstream.Mirror(client, prefix, **options)
-    return etcdstream.AsyncMirror(WatchesThrough(etcd, etcdstream.AsyncClient(endpoint)), prefix, **options)
-
-
-async def maybe(result):
-    return (await result) if asyncio.iscoroutine(result) else result
+    """A Mirror (MirrorOf, checked against the watch guarantees) whose watch goes through endpoint, its reads
+    straight to etcd."""
+    watch_client = etcdstream.Client(endpoint) if etcd.kind == "sync" else etcdstream.AsyncClient(endpoint)
+    return MirrorOf(etcd, prefix, wrap=lambda client: WatchesThrough(client, watch_client), **options)
 
 
 def test_a_read_during_a_stalled_watch_falls_back_after_its_wait_and_is_right(run, etcd_server, fresh_prefix):
@@ -132,26 +127,26 @@ def test_a_read_during_a_stalled_watch_falls_back_after_its_wait_and_is_right(ru
             await etcd.put(fresh_prefix + "k", "before")
             mirror = mirror_watching_through(etcd, proxy.endpoint, fresh_prefix, consistent_wait=0.5)
             try:
-                assert await maybe(mirror.wait_synced(10))
-                assert (await maybe(mirror.consistent_get(fresh_prefix + "k"))).value == b"before"
+                assert await mirror.wait_synced(10)
+                assert (await mirror.consistent_get(fresh_prefix + "k")).value == b"before"
                 proxy.stall()
                 revision = (await etcd.put(fresh_prefix + "k", "during")).revision
                 began = time.monotonic()
-                kv = await maybe(mirror.consistent_get(fresh_prefix + "k"))
+                kv = await mirror.consistent_get(fresh_prefix + "k")
                 assert time.monotonic() - began >= 0.5, "the read did not wait for the copy first"
                 assert (kv.value, kv.mod_revision) == (b"during", revision)
-                assert mirror[fresh_prefix + "k"].value == b"before"  # the copy itself is behind
-                snapshot = await maybe(mirror.consistent_snapshot())
+                assert mirror.mirror[fresh_prefix + "k"].value == b"before"  # the copy itself is behind
+                snapshot = await mirror.consistent_snapshot()
                 assert snapshot.revision >= revision and snapshot.kvs[0].value == b"during"
-                stats = mirror.stats().consistent_reads
+                stats = mirror.mirror.stats().consistent_reads
                 assert stats.by_outcome == {"copy": 1, "timeout": 2, "unsupported": 0}, stats
                 assert sum(stats.wait_counts) == 3 and stats.wait_sum >= 1.0
                 proxy.resume()
-                await maybe(mirror.wait_for(revision, 20))
-                assert mirror[fresh_prefix + "k"].value == b"during"
+                await mirror.wait_for(revision, 20)
+                assert mirror.mirror[fresh_prefix + "k"].value == b"during"
             finally:
                 proxy.resume()
-                await maybe(mirror.close())
+                await mirror.close()
 
         run(body, etcd_server.endpoint, history=etcd_server)
 
@@ -166,7 +161,7 @@ def test_reads_during_a_resync_after_compaction_are_right(run, etcd_server, fres
                 await etcd.put(f"{fresh_prefix}{i:02d}", "0")
             mirror = mirror_watching_through(etcd, proxy.endpoint, fresh_prefix, consistent_wait=0.3)
             try:
-                assert await maybe(mirror.wait_synced(10))
+                assert await mirror.wait_synced(10)
                 proxy.stall()
                 for i in range(20):
                     await etcd.put(f"{fresh_prefix}{i:02d}", "1")
@@ -174,24 +169,28 @@ def test_reads_during_a_resync_after_compaction_are_right(run, etcd_server, fres
                 revision = (await etcd.put(f"{fresh_prefix}new", "1")).revision
                 await etcd.compact(revision)
                 expected = {f"{fresh_prefix}{i:02d}".encode() for i in range(1, 20)} | {f"{fresh_prefix}new".encode()}
-                snapshot = await maybe(mirror.consistent_snapshot())  # stalled: from etcd
+                snapshot = await mirror.consistent_snapshot()  # stalled: from etcd
                 assert {kv.key for kv in snapshot.kvs} == expected and all(kv.value == b"1" for kv in snapshot.kvs)
                 proxy.resume()
                 for _ in range(200):  # during the resync and after it
-                    assert (await maybe(mirror.consistent_get(f"{fresh_prefix}00"))) is None
-                    assert (await maybe(mirror.consistent_get(f"{fresh_prefix}05"))).value == b"1"
-                    if mirror.resyncs:
+                    assert (await mirror.consistent_get(f"{fresh_prefix}00")) is None
+                    assert (await mirror.consistent_get(f"{fresh_prefix}05")).value == b"1"
+                    if mirror.mirror.resyncs:
                         break
                     await asyncio.sleep(0.02)
-                assert mirror.resyncs == 1
-                snapshot = await maybe(mirror.consistent_snapshot())
+                assert mirror.mirror.resyncs == 1
+                snapshot = await mirror.consistent_snapshot()
                 assert {kv.key for kv in snapshot.kvs} == expected
-                assert mirror.stats().consistent_reads.by_outcome["copy"] >= 1
+                assert mirror.mirror.stats().consistent_reads.by_outcome["copy"] >= 1
             finally:
                 proxy.resume()
-                await maybe(mirror.close())
+                await mirror.close()
 
         run(body, etcd_server.endpoint, history=etcd_server)
+
+
+async def maybe(result):
+    return (await result) if asyncio.iscoroutine(result) else result
 
 
 def test_concurrent_reads_share_one_revision_fetch(run, etcd_server, fresh_prefix):
