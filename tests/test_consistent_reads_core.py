@@ -80,3 +80,4 @@ def test_outcomes_and_waits_are_counted_in_buckets():
     assert stats.wait_counts[0] == 1 and stats.wait_counts[WAIT_BUCKETS.index(0.025)] == 1
     assert stats.wait_counts[-1] == 1 and sum(stats.wait_counts) == 3
     assert stats.wait_sum == pytest.approx(3.5202)
+

@@ -28,7 +28,7 @@ from etcdstream._errors import (
     RevisionWentBackwards,
     WatchCanceled,
 )
-from etcdstream._results import Snapshot
+from etcdstream._results import Snapshot, Status
 from etcdstream._watch import WatcherState, WatchStreamState, next_pause
 from etcdstream._watch_driver import StreamStep, stream_failure
 from etcdstream._watch_progress import synchronises_progress
@@ -1079,3 +1079,38 @@ def test_a_watch_resuming_within_its_max_replay_or_behind_a_proxy_made_up_header
     # etcd's gRPC proxy joining a watch it has makes up a header naming no member: its revision is not etcd's.
     state.on_response(response(watch_id=new_id, created=True, revision=9_999, member=0, cluster=0))
     assert w.active and start == 51
+
+
+def status(revision, *, member=0xAB, cluster=0xC1, term=2):
+    return Status(version="3.6.17", db_size=0, leader=member, member_id=member, raft_index=0, raft_term=term,
+                  revision=revision, errors=[], is_learner=False, cluster_id=cluster)
+
+
+@pytest.mark.parametrize(("server", "why"), [
+    (status(2), "revision went backwards"),
+    (status(9, term=1), "raft term went backwards"),
+    (status(9, cluster=0xD2), "cluster behind the endpoints changed"),
+])
+def test_a_new_streams_status_ends_a_watcher_of_another_history_before_its_create(server, why):
+    """Behind etcd's gRPC proxy a create may be joined to another watch, with a made-up created header that
+    cannot tell a restored backup: the Status asked on every new stream tells it first."""
+    state = stream_of("3.6.17")
+    w = watcher("/a/")
+    state.add(w)
+    (chosen, _), = sent_creates(state)
+    state.on_response(response(watch_id=chosen, created=True, revision=4))
+    state.on_response(response(watch_id=chosen, revision=5, events=[(b"/a/1", 5)]))
+    w.take_batch()
+    ended = state.restart("3.6.17", server)
+    assert ended == [w] and why in str(w.error) and type(w.error).__name__ == "RevisionWentBackwards"
+    assert sent_requests(state) == []  # no create for it, and no cancel of the old stream's id
+
+
+def test_a_new_streams_status_of_the_same_history_changes_nothing():
+    state = stream_of("3.6.17")
+    w = watcher("/a/")
+    state.add(w)
+    (chosen, _), = sent_creates(state)
+    state.on_response(response(watch_id=chosen, created=True, revision=4))
+    assert state.restart("3.6.17", status(7)) == [] and w.error is None
+    assert [kind for kind, *_ in sent_requests(state)] == ["create"]

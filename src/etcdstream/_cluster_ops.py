@@ -44,6 +44,7 @@ def status_from(raw: bytes) -> Status:
         revision=int(resp.header.revision),
         errors=list(resp.errors),
         is_learner=bool(getattr(resp, "isLearner", False)),
+        cluster_id=int(resp.header.cluster_id),
     )
 
 

@@ -103,6 +103,7 @@ class Status:
     revision: int
     errors: list[str]
     is_learner: bool
+    cluster_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,10 +28,10 @@ from collections import deque
 from . import _proto, codec
 from ._log import WATCH
 from ._errors import EtcdError, ReplayTooLong
-from ._results import Snapshot
+from ._results import Snapshot, Status
 from ._stats import Counters
 from ._watch_cancel import cancel_error, is_token_problem
-from ._watch_history import HistorySeen, made_up_by_proxy
+from ._watch_history import HistorySeen, StatusHeader, made_up_by_proxy
 from ._watch_outage import Outage
 from ._watch_progress import ProgressRequests, progress_wait_problem
 from ._watch_spec import WatchSpec
@@ -203,9 +203,12 @@ class WatchStreamState:
         out, self._outbox = self._outbox, []
         return out
 
-    def restart(self, server_version: str | None = None) -> None:
+    def restart(self, server_version: str | None = None, status: Status | None = None) -> list[WatcherState]:
         """A new stream replaces a broken one: every live watcher is created again where it stopped.
-        server_version: etcd's on the other end (its Status), which says whether its progress answers count."""
+        server_version: etcd's on the other end (its Status), which says whether its progress answers count.
+        status: that Status, whose header a watcher's history is checked against first (a restored backup
+        ends it here: behind etcd's gRPC proxy its create may be joined to another, whose made-up created
+        header would hide it). Returns the watchers that ended."""
         self.by_id.clear()
         self._unsent_creates.clear()
         self._in_flight.clear()
@@ -219,12 +222,24 @@ class WatchStreamState:
         self._progress = ProgressRequests(server_version)
         self._streamed = True
         self.counters.add("watch_streams")
-        self._outage.resuming([w.next_revision for w in self.live if not w.paused and w.next_revision])
-        for watcher in self.live:
+        for watcher in self.live:  # the old stream's ids mean nothing on this one: nothing to cancel
             watcher.watch_id = None
             watcher.fragments.clear()
+        ended = self._check_history(status) if status is not None else []
+        self._outage.resuming([w.next_revision for w in self.live if not w.paused and w.next_revision])
+        for watcher in self.live:
             if not watcher.paused:
                 self._create(watcher)
+        return ended
+
+    def _check_history(self, status: Status) -> list[WatcherState]:
+        header = StatusHeader(status.member_id, status.revision, status.raft_term, status.cluster_id)
+        ended = []
+        for watcher in list(self.live):
+            error = watcher.history.take(header)
+            if error is not None:
+                ended += self._end(watcher, error)
+        return ended
 
     def pause_after(self, pause: float, error: Exception | None = None) -> float:
         """The pause before reconnecting after the stream broke (error: why, when known): short if it had

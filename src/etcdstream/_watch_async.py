@@ -19,7 +19,7 @@ from ._watch import (
     WATCH_METHOD,
     WatcherState,
 )
-from ._watch_driver import STOP, STREAM_CALL, StreamStep, WatchStreamDriver, server_version
+from ._watch_driver import STOP, STREAM_CALL, StreamStep, WatchStreamDriver, server_status
 from ._watch_spec import WatchSpec
 from ._watcher_async import AsyncWatcher
 from .codec import EventBatch
@@ -190,7 +190,8 @@ class AsyncWatchStream(WatchStreamDriver):
             raw = await connection.send(STATUS_CALL, self._transport.timeout, self._transport.metadata(STREAM_CALL))
         except grpc.RpcError as e:
             error = e
-        self._state.restart(server_version(raw, error))  # raised outside the handler: no grpc error as __context__
+        status = server_status(raw, error)  # raised outside the handler: no grpc error as __context__
+        self._wake(self._state.restart(status.version if status else None, status))
         self._requests = requests
         self._flush()
         method = connection.channel.stream_stream(WATCH_METHOD)

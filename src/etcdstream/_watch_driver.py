@@ -12,6 +12,7 @@ from ._calls import Call
 from ._cluster_ops import status_from
 from ._endpoints import Endpoint
 from ._errors import AuthFailed, ClientClosed, ConnectionFailed, EtcdError, PermissionDenied, Timeout
+from ._results import Status
 from ._retry import IN_DOUBT_DETAILS, REAUTH_DETAILS, REFUSED_DETAILS, error_from_rpc
 from ._transport import TransportBase
 from ._watch import WATCH_METHOD, WatchStreamState
@@ -52,14 +53,14 @@ def stream_failure(code: grpc.StatusCode | None, details: str | None, endpoint: 
 _NO_STATUS_CODES = (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.PERMISSION_DENIED)
 
 
-def server_version(raw: bytes | None, error: grpc.RpcError | None = None) -> str | None:
-    """The etcd version a stream's Status call answered (raw), None if it could not say (error); an error
-    that is the connection's own is raised, to be handled as the stream's."""
+def server_status(raw: bytes | None, error: grpc.RpcError | None = None) -> Status | None:
+    """The Status a stream's server answered (raw), None if it could not say (error); an error that is the
+    connection's own is raised, to be handled as the stream's."""
     if error is not None:
         if error.code() in _NO_STATUS_CODES:
             return None
         raise error
-    return status_from(raw).version if raw is not None else None
+    return status_from(raw) if raw is not None else None
 
 
 #: Put on a call's request queue: the request stream ends there.

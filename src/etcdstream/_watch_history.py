@@ -8,6 +8,8 @@ from the snapshot's history.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ._errors import RevisionWentBackwards
 from ._results import Snapshot
 from .codec import WatchResponse
@@ -19,6 +21,15 @@ def made_up_by_proxy(resp: WatchResponse) -> bool:
     return not resp.member_id and not resp.cluster_id
 
 
+class StatusHeader(NamedTuple):
+    """The header of a Status answer, as HistorySeen.take reads a response's (it names no cluster)."""
+
+    member_id: int
+    revision: int
+    raft_term: int
+    cluster_id: int = 0
+
+
 class HistorySeen:
     """The cluster, member, revision and raft term a watcher's responses came from."""
 
@@ -28,7 +39,7 @@ class HistorySeen:
         self.member_revision = after.revision if after else 0
         self.member_term = 0
 
-    def take(self, resp: WatchResponse) -> RevisionWentBackwards | None:
+    def take(self, resp: WatchResponse | StatusHeader) -> RevisionWentBackwards | None:
         """Take resp's header as seen, or return why it belongs to another history (then nothing is taken)."""
         if made_up_by_proxy(resp):
             return None

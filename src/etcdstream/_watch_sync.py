@@ -13,13 +13,13 @@ import grpc
 from . import codec
 from ._cluster_ops import STATUS_CALL
 from ._errors import ClientClosed, DecodeError, EtcdError, Timeout
-from ._results import Snapshot
+from ._results import Snapshot, Status
 from ._watch import (
     WATCH_METHOD,
     WatchProtocolError,
     WatcherState,
 )
-from ._watch_driver import STOP, STREAM_CALL, StreamStep, WatchStreamDriver, server_version
+from ._watch_driver import STOP, STREAM_CALL, StreamStep, WatchStreamDriver, server_status
 from ._watch_spec import WatchSpec
 from ._watcher_sync import Watcher
 from .codec import EventBatch
@@ -299,8 +299,8 @@ class WatchStream(WatchStreamDriver):
                 if self._cond.wait_for(lambda: self._closed, left if state is None else min(left, _CONNECTIVITY_CHECK)):
                     return True
 
-    def _server_version(self, connection: Connection) -> str | None:
-        """Ask the server on connection its version (a call close() cancels)."""
+    def _server_status(self, connection: Connection) -> Status | None:
+        """Ask the server on connection its Status (a call close() cancels)."""
         status = connection.channel.unary_unary(STATUS_CALL.method).future(
             STATUS_CALL.request, timeout=self._transport.timeout, metadata=self._transport.metadata(STREAM_CALL))
         with self._cond:
@@ -317,16 +317,16 @@ class WatchStream(WatchStreamDriver):
         finally:
             with self._cond:
                 self._status_call = None
-        return server_version(raw, error)  # raised outside the handler: no grpc error as __context__
+        return server_status(raw, error)  # raised outside the handler: no grpc error as __context__
 
     def _read(self, connection: Connection) -> None:
         requests: queue.SimpleQueue[object] = queue.SimpleQueue()
         method = connection.channel.stream_stream(WATCH_METHOD)
-        version = self._server_version(connection)
+        status = self._server_status(connection)
         with self._cond:
             if self._closed:
                 return
-            self._state.restart(version)
+            self._state.restart(status.version if status else None, status)  # the woken: _wake_all below
             self._requests = requests
             self._flush()
             self._broken = None
