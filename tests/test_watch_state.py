@@ -29,7 +29,8 @@ from etcdstream._errors import (
     WatchCanceled,
 )
 from etcdstream._results import Snapshot, Status
-from etcdstream._watch import WatcherState, WatchStreamState, next_pause
+from etcdstream._watch import WatchStreamState, next_pause
+from etcdstream._watcher_state import WatcherState
 from etcdstream._watch_driver import StreamStep, stream_failure
 from etcdstream._watch_progress import synchronises_progress
 from etcdstream._watch_spec import watch_spec

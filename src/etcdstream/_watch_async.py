@@ -15,13 +15,11 @@ from ._cluster_ops import STATUS_CALL
 from ._errors import ClientClosed, EtcdError, Timeout
 from ._results import Snapshot
 from ._transport_async import cancelled_by_caller
-from ._watch import (
-    WATCH_METHOD,
-    WatcherState,
-)
+from ._watch import WATCH_METHOD
 from ._watch_driver import STOP, STREAM_CALL, StreamStep, WatchStreamDriver, server_status
 from ._watch_spec import WatchSpec
 from ._watcher_async import AsyncWatcher
+from ._watcher_state import WatcherState
 from .codec import EventBatch
 
 if TYPE_CHECKING:

@@ -14,14 +14,11 @@ from . import codec
 from ._cluster_ops import STATUS_CALL
 from ._errors import ClientClosed, DecodeError, EtcdError, Timeout
 from ._results import Snapshot, Status
-from ._watch import (
-    WATCH_METHOD,
-    WatchProtocolError,
-    WatcherState,
-)
+from ._watch import WATCH_METHOD, WatchProtocolError
 from ._watch_driver import STOP, STREAM_CALL, StreamStep, WatchStreamDriver, server_status
 from ._watch_spec import WatchSpec
 from ._watcher_sync import Watcher
+from ._watcher_state import WatcherState
 from .codec import EventBatch
 
 if TYPE_CHECKING:

@@ -8,7 +8,8 @@ from types import TracebackType
 from typing import Protocol
 
 from ._errors import ClientClosed
-from ._watch import WatcherEnded, WatcherState
+from ._watch import WatcherEnded
+from ._watcher_state import WatcherState
 from .codec import EventBatch
 
 
