@@ -187,7 +187,7 @@ class AsyncMirror(MirrorBase):
         answers from it), or not (it asks etcd), counted."""
         revision, known_at = await self._current_revision()
         if self._state.revision < revision:
-            problem = self._watch_client._watches.progress_wait_problem()
+            problem = self._progress_problem()
             if problem is not None:
                 if not self._reads.stats().by_outcome[FALLBACK_UNSUPPORTED]:
                     MIRROR.info("consistent reads of the mirror of %r that find its copy behind ask etcd itself: %s",
@@ -197,7 +197,7 @@ class AsyncMirror(MirrorBase):
         if await self._reach(revision, self._consistent_wait, known_at, give_up=True):
             self._reads.answered(FROM_COPY, time.monotonic() - known_at)
             return True
-        if self._watch_client._watches.progress_wait_problem() is not None:  # learnt while waiting (the proxy)
+        if self._progress_problem() is not None:  # learnt while waiting (the proxy)
             self._reads.answered(FALLBACK_UNSUPPORTED)
             return False
         MIRROR.info("the mirror of %r did not reach etcd's revision %d within %g s (it is at %d): a consistent "
@@ -241,7 +241,7 @@ class AsyncMirror(MirrorBase):
                     return False
                 due = self._reads.request_due(needed_since)
                 if due <= now:
-                    problem = self._watch_client._watches.progress_wait_problem()
+                    problem = self._progress_problem()
                     if problem is not None and give_up:
                         return False
                     if problem is None and not self._request_progress():
@@ -250,6 +250,10 @@ class AsyncMirror(MirrorBase):
                         self._reads.requested(now)
                         due = now + PROGRESS_INTERVAL
                 await self._cond.wait_for(done, (due if deadline is None else min(due, deadline)) - now)
+
+    def _progress_problem(self) -> str | None:
+        """Why progress answers on the mirror's watch stream cannot be waited on, None if they can."""
+        return self._watch_client._watches.progress_wait_problem()
 
     def _request_progress(self) -> bool:
         """Send a progress request; False when there is no stream to send it on now."""
